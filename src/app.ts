@@ -1,0 +1,86 @@
+import { existsSync } from 'node:fs';
+import type { AddressInfo } from 'node:net';
+import { createAlertEngine } from './alerts/alert-engine.ts';
+import type { Config } from './config.ts';
+import { streamRoutes } from './delivery/websocket/stream-routes.ts';
+import { createStreamHub } from './delivery/websocket/stream-hub.ts';
+import { eventRoutes } from './http/event-routes.ts';
+import { healthRoutes, type ReadinessCheck } from './http/health-routes.ts';
+import { createHttpServer } from './http/http-server.ts';
+import { createMetrics } from './http/metrics.ts';
+import { createEventProcessor } from './ingest/event-processor.ts';
+import { createKafkaIngest } from './ingest/kafka-ingest.ts';
+import { createLogger, type Logger } from './logger.ts';
+import type { CompiledRule } from './rules/compiled-rule.ts';
+import { loadRules } from './rules/load-rules.ts';
+import { createRuleIndex } from './rules/rule-index.ts';
+
+/**
+ * Wiring. Building the app reads the rule files (an invalid one fails here, before anything
+ * listens or connects); `start` opens the ports and connections; `close` shuts the parts
+ * in reverse order: stop consuming, let in-flight work finish, close sockets.
+ */
+export async function buildApp(config: Config, options: { logger?: Logger } = {}) {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const metrics = createMetrics();
+
+  const rules = await loadRuleFiles(config.rulesDir, logger);
+  const matcher = createRuleIndex(rules);
+  const engine = createAlertEngine();
+  const hub = createStreamHub({ logger, heartbeatMs: config.heartbeatMs });
+  const processor = createEventProcessor({ matcher, decider: engine, sink: hub, metrics });
+  const kafka = config.kafka
+    ? createKafkaIngest({ kafka: config.kafka, maxMessageBytes: config.maxBodyBytes, processor, metrics, logger })
+    : undefined;
+
+  const checks: ReadinessCheck[] = [];
+  if (kafka) checks.push({ name: 'kafka', check: () => kafka.check() });
+
+  const http = await createHttpServer({
+    logger,
+    maxBodyBytes: config.maxBodyBytes,
+    routes: [
+      healthRoutes({ metrics, checks }),
+      eventRoutes({ processor, metrics, maxBodyBytes: config.maxBodyBytes }),
+      streamRoutes({ hub }),
+    ],
+  });
+
+  return {
+    http,
+    hub,
+    matcher,
+    metrics,
+    logger,
+
+    async start(): Promise<void> {
+      hub.start();
+      await http.listen({ port: config.port, host: config.host });
+      await kafka?.start();
+      logger.info({ url: this.url(), rules: rules.length, kafka: Boolean(kafka) }, 'Tocsin started');
+    },
+
+    /** The base URL it listens on (after `start`); with `PORT=0` the port the OS picked. */
+    url(): string {
+      const address = http.server.address() as AddressInfo;
+      const host = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+      return `http://${host}:${address.port}`;
+    },
+
+    async close(): Promise<void> {
+      await kafka?.close();
+      await hub.close();
+      await http.close();
+    },
+  };
+}
+
+export type App = Awaited<ReturnType<typeof buildApp>>;
+
+async function loadRuleFiles(dir: string, logger: Logger): Promise<CompiledRule[]> {
+  if (!existsSync(dir)) {
+    logger.warn({ dir }, 'the rules directory does not exist: starting with no file rules');
+    return [];
+  }
+  return loadRules(dir);
+}

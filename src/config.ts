@@ -1,0 +1,167 @@
+import { isAbsolute, resolve } from 'node:path';
+import { z } from 'zod';
+import { AppError } from './errors.ts';
+
+/**
+ * The whole configuration, parsed once from the environment (shared/spec/contracts.md).
+ * Nothing else in the code reads `process.env`.
+ */
+
+const sizeUnits: Record<string, number> = { b: 1, kb: 1024, mb: 1024 ** 2, gb: 1024 ** 3 };
+
+const byteSize = z.string().transform((text, ctx) => {
+  const match = /^\s*(\d+)\s*(b|kb|mb|gb)?\s*$/i.exec(text);
+  if (!match) {
+    ctx.addIssue({ code: 'custom', message: `expected a size such as 512kb or 10mb, got "${text}"` });
+    return z.NEVER;
+  }
+  return Number(match[1]) * sizeUnits[(match[2] ?? 'b').toLowerCase()]!;
+});
+
+const port = z.string().transform((text, ctx) => {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value > 65_535) {
+    ctx.addIssue({ code: 'custom', message: `expected a port number 0-65535, got "${text}"` });
+    return z.NEVER;
+  }
+  return value;
+});
+
+const positiveInt = (fallback: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .transform((text, ctx) => {
+      const value = Number(text);
+      if (!/^\d+$/.test(text.trim()) || value <= 0) {
+        ctx.addIssue({ code: 'custom', message: `expected a positive integer, got "${text}"` });
+        return z.NEVER;
+      }
+      return value;
+    });
+
+const brokerList = z.string().transform((text, ctx) => {
+  const brokers = text
+    .split(',')
+    .map((part) => part.trim())
+    .filter(Boolean);
+  const bad = brokers.filter((broker) => {
+    const match = /^(\[[0-9a-fA-F:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$/.exec(broker);
+    return !match || Number(match[2]) > 65_535 || Number(match[2]) === 0;
+  });
+  if (brokers.length === 0 || bad.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a comma-separated list of host:port, got "${text}"${bad.length ? ` (bad: ${bad.join(', ')})` : ''}`,
+    });
+    return z.NEVER;
+  }
+  return brokers;
+});
+
+const url = (protocols: string[], example: string) =>
+  z.string().refine(
+    (text) => {
+      try {
+        return protocols.includes(new URL(text).protocol);
+      } catch {
+        return false;
+      }
+    },
+    { message: `expected a URL such as ${example}` },
+  );
+
+const optional = <T extends z.ZodType>(schema: T) =>
+  z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
+
+const envSchema = z.object({
+  PORT: port.default(8080),
+  HOST: z.string().min(1).default('127.0.0.1'),
+  DATABASE_URL: optional(url(['postgres:', 'postgresql:'], 'postgres://user@host:5432/db')),
+  TOCSIN_DATA_DIR: z.string().min(1).default('./data'),
+  TOCSIN_RULES_DIR: z.string().min(1).default('./rules'),
+  KAFKA_BROKERS: optional(brokerList),
+  KAFKA_TOPIC: z.string().min(1).default('intel.events'),
+  KAFKA_GROUP_ID: z.string().min(1).default('tocsin'),
+  KAFKA_DLQ_TOPIC: z.string().min(1).default('intel.events.dlq'),
+  KAFKA_START_FROM: z.enum(['latest', 'earliest']).default('latest'),
+  SMTP_URL: optional(url(['smtp:', 'smtps:'], 'smtp://user:pass@host:587')),
+  TOCSIN_PUBLIC_URL: optional(url(['http:', 'https:'], 'https://alerts.example.com')),
+  TOCSIN_SECRET: optional(z.string().min(16, 'must be at least 16 characters')),
+  SMTP_FROM: z.string().min(3).default('Tocsin <alerts@localhost>'),
+  TOCSIN_MAX_BODY: byteSize.default(10 * 1024 ** 2),
+  TOCSIN_API_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
+  LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  TOCSIN_HEARTBEAT_MS: positiveInt(25_000),
+  TOCSIN_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+});
+
+export type Config = {
+  port: number;
+  host: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  rulesDir: string;
+  kafka:
+    | {
+        brokers: string[];
+        topic: string;
+        groupId: string;
+        dlqTopic: string;
+        startFrom: 'latest' | 'earliest';
+      }
+    | undefined;
+  smtpUrl: string | undefined;
+  smtpFrom: string;
+  publicUrl: string;
+  secret: string | undefined;
+  maxBodyBytes: number;
+  apiKey: string | undefined;
+  logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  heartbeatMs: number;
+  shutdownTimeoutMs: number;
+};
+
+/** Parses the environment; throws one TOCSIN_INVALID_CONFIG listing every bad variable, one per line. */
+export function loadConfig(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): Config {
+  const result = envSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => ({
+      variable: String(issue.path[0]),
+      message: issue.message,
+    }));
+    throw new AppError(
+      'TOCSIN_INVALID_CONFIG',
+      problems.map((problem) => `${problem.variable}: ${problem.message}`).join('\n'),
+      { details: { problems } },
+    );
+  }
+  const e = result.data;
+  const absolute = (path: string) => (isAbsolute(path) ? path : resolve(cwd, path));
+  const hostForUrl = e.HOST === '0.0.0.0' || e.HOST === '::' ? 'localhost' : e.HOST;
+  return {
+    port: e.PORT,
+    host: e.HOST,
+    databaseUrl: e.DATABASE_URL,
+    dataDir: absolute(e.TOCSIN_DATA_DIR),
+    rulesDir: absolute(e.TOCSIN_RULES_DIR),
+    kafka: e.KAFKA_BROKERS
+      ? {
+          brokers: e.KAFKA_BROKERS,
+          topic: e.KAFKA_TOPIC,
+          groupId: e.KAFKA_GROUP_ID,
+          dlqTopic: e.KAFKA_DLQ_TOPIC,
+          startFrom: e.KAFKA_START_FROM,
+        }
+      : undefined,
+    smtpUrl: e.SMTP_URL,
+    smtpFrom: e.SMTP_FROM,
+    publicUrl: (e.TOCSIN_PUBLIC_URL ?? `http://${hostForUrl}:${e.PORT}`).replace(/\/+$/, ''),
+    secret: e.TOCSIN_SECRET,
+    maxBodyBytes: e.TOCSIN_MAX_BODY,
+    apiKey: e.TOCSIN_API_KEY,
+    logLevel: e.LOG_LEVEL,
+    heartbeatMs: e.TOCSIN_HEARTBEAT_MS,
+    shutdownTimeoutMs: e.TOCSIN_SHUTDOWN_TIMEOUT_MS,
+  };
+}

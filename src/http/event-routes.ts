@@ -1,0 +1,104 @@
+import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { isAppError } from '../errors.ts';
+import type { IntelEvent } from '../ingest/event-schema.ts';
+import type { EventProcessor } from '../ingest/event-processor.ts';
+import { validateEvent } from '../ingest/parse-event.ts';
+import type { Metrics } from './metrics.ts';
+
+const ingestResult = z
+  .object({
+    accepted: z.array(z.string()).describe('ids of the events stored and evaluated'),
+    rejected: z.array(z.object({ line: z.number().int(), reason: z.string() })),
+  })
+  .meta({ id: 'IngestResult' });
+
+type Rejection = { line: number; reason: string };
+
+/**
+ * `POST /v1/events` (shared/spec/contracts.md): one event as `application/json` (an array of
+ * events is taken too, `line` then being the element's position), or many as
+ * `application/x-ndjson`. Bodies are read as text so that each line is judged on its own:
+ * a bad line is reported and never loses the good ones.
+ */
+export function eventRoutes(deps: { processor: EventProcessor; metrics: Metrics; maxBodyBytes: number }): FastifyPluginAsyncZod {
+  return async (app) => {
+    app.removeContentTypeParser('application/json');
+    app.addContentTypeParser(
+      ['application/json', 'application/x-ndjson'],
+      { parseAs: 'string', bodyLimit: deps.maxBodyBytes },
+      (_request, body, done) => done(null, body),
+    );
+
+    app.post(
+      '/v1/events',
+      {
+        schema: {
+          summary: 'Ingest events',
+          description:
+            'One event as application/json (or a JSON array of events), or many as application/x-ndjson, one per line. ' +
+            '202 once the accepted events are evaluated and their alerts handed on; 400 when none was accepted.',
+          tags: ['events'],
+          consumes: ['application/json', 'application/x-ndjson'],
+          response: { 202: ingestResult, 400: ingestResult },
+        },
+      },
+      async (request, reply) => {
+        const text = typeof request.body === 'string' ? request.body : '';
+        const isNdjson = (request.headers['content-type'] ?? '').startsWith('application/x-ndjson');
+        const { events, rejected } = isNdjson ? readNdjson(text) : readJson(text);
+        deps.metrics.eventsReceived.inc({ source: 'http' }, events.length + rejected.length);
+        for (const rejection of rejected) {
+          const reason = rejection.reason.startsWith('not JSON') ? 'not_json' : 'invalid_event';
+          deps.metrics.eventsRejected.inc({ source: 'http', reason });
+        }
+        if (events.length > 0) await deps.processor.process(events, 'http');
+        return reply.code(events.length > 0 ? 202 : 400).send({ accepted: events.map((event) => event.id), rejected });
+      },
+    );
+  };
+}
+
+function judge(value: unknown, line: number, events: IntelEvent[], rejected: Rejection[]): void {
+  try {
+    events.push(validateEvent(value));
+  } catch (error) {
+    if (!isAppError(error)) throw error;
+    rejected.push({ line, reason: error.message });
+  }
+}
+
+function readNdjson(text: string) {
+  const events: IntelEvent[] = [];
+  const rejected: Rejection[] = [];
+  const lines = text.split('\n');
+  lines.forEach((raw, index) => {
+    const line = raw.trim();
+    if (line === '') return;
+    let value: unknown;
+    try {
+      value = JSON.parse(line);
+    } catch (error) {
+      rejected.push({ line: index + 1, reason: `not JSON: ${(error as Error).message}` });
+      return;
+    }
+    judge(value, index + 1, events, rejected);
+  });
+  if (events.length === 0 && rejected.length === 0) rejected.push({ line: 1, reason: 'the body holds no event' });
+  return { events, rejected };
+}
+
+function readJson(text: string) {
+  const events: IntelEvent[] = [];
+  const rejected: Rejection[] = [];
+  let value: unknown;
+  try {
+    value = JSON.parse(text);
+  } catch (error) {
+    rejected.push({ line: 1, reason: `not JSON: ${(error as Error).message}` });
+    return { events, rejected };
+  }
+  if (Array.isArray(value)) value.forEach((item, index) => judge(item, index + 1, events, rejected));
+  else judge(value, 1, events, rejected);
+  return { events, rejected };
+}

@@ -1,0 +1,50 @@
+import swagger from '@fastify/swagger';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyPluginAsync } from 'fastify';
+import {
+  jsonSchemaTransform,
+  jsonSchemaTransformObject,
+  serializerCompiler,
+  validatorCompiler,
+  type ZodTypeProvider,
+} from 'fastify-type-provider-zod';
+import type { Logger } from '../logger.ts';
+
+/**
+ * The Fastify instance: zod validates requests and serialises responses, and the OpenAPI
+ * document served at `/docs` is generated from the same route schemas.
+ */
+export async function createHttpServer(deps: {
+  logger: Logger;
+  maxBodyBytes: number;
+  routes: FastifyPluginAsync[];
+}) {
+  const app = Fastify({
+    loggerInstance: deps.logger,
+    bodyLimit: deps.maxBodyBytes,
+    disableRequestLogging: true,
+    forceCloseConnections: true,
+  }).withTypeProvider<ZodTypeProvider>();
+  app.setValidatorCompiler(validatorCompiler);
+  app.setSerializerCompiler(serializerCompiler);
+
+  await app.register(swagger, {
+    openapi: {
+      openapi: '3.1.0',
+      info: {
+        title: 'Tocsin',
+        version: '0.1.0',
+        description: 'Real-time alerting on intelligence events: ingest, rules, alerts over WebSocket, webhooks and email.',
+      },
+    },
+    transform: jsonSchemaTransform,
+    transformObject: jsonSchemaTransformObject,
+  });
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+
+  app.get('/docs', { schema: { hide: true } }, async () => app.swagger());
+  for (const routes of deps.routes) await app.register(routes);
+  return app;
+}
+
+export type HttpServer = Awaited<ReturnType<typeof createHttpServer>>;

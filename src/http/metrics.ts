@@ -1,0 +1,51 @@
+import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+
+/**
+ * One registry per app instance (tests start several apps in one process, so nothing
+ * registers on prom-client's global registry).
+ */
+export function createMetrics() {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry });
+  return {
+    registry,
+    eventsReceived: new Counter({
+      name: 'tocsin_events_received_total',
+      help: 'Events received, valid or not, by source (http, kafka)',
+      labelNames: ['source'] as const,
+      registers: [registry],
+    }),
+    eventsRejected: new Counter({
+      name: 'tocsin_events_rejected_total',
+      help: 'Events rejected by validation, by source and reason (not_json, invalid_event, too_large)',
+      labelNames: ['source', 'reason'] as const,
+      registers: [registry],
+    }),
+    eventsProcessed: new Counter({
+      name: 'tocsin_events_processed_total',
+      help: 'Valid events evaluated against the rules, by source',
+      labelNames: ['source'] as const,
+      registers: [registry],
+    }),
+    deadLettered: new Counter({
+      name: 'tocsin_dead_letters_total',
+      help: 'Kafka messages sent to the dead-letter topic, by reason',
+      labelNames: ['reason'] as const,
+      registers: [registry],
+    }),
+    alertsEmitted: new Counter({
+      name: 'tocsin_alerts_emitted_total',
+      help: 'Alerts fired, by severity and outcome (delivered, suppressed)',
+      labelNames: ['severity', 'outcome'] as const,
+      registers: [registry],
+    }),
+    processingSeconds: new Histogram({
+      name: 'tocsin_event_processing_seconds',
+      help: 'Time from an event being received to its alerts being handed on',
+      buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,63 @@
+import { buildApp } from './app.ts';
+import { loadConfig } from './config.ts';
+import { isAppError } from './errors.ts';
+
+/**
+ * The process: parse the configuration (nothing listens or connects before it is valid),
+ * start, and on SIGTERM/SIGINT close in order and exit 0 — or exit 1 when closing takes
+ * longer than TOCSIN_SHUTDOWN_TIMEOUT_MS.
+ */
+async function main(): Promise<void> {
+  let config: ReturnType<typeof loadConfig>;
+  try {
+    config = loadConfig();
+  } catch (error) {
+    if (!isAppError(error, 'TOCSIN_INVALID_CONFIG')) throw error;
+    process.stderr.write(`Invalid configuration:\n${indent(error.message)}\n`);
+    process.exit(2);
+  }
+
+  let app: Awaited<ReturnType<typeof buildApp>>;
+  try {
+    app = await buildApp(config);
+  } catch (error) {
+    if (!isAppError(error, 'TOCSIN_INVALID_RULE')) throw error;
+    process.stderr.write(`Invalid rules in ${config.rulesDir}:\n${indent(error.message)}\n`);
+    process.exit(2);
+  }
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    app.logger.info({ signal }, 'shutting down');
+    const deadline = setTimeout(() => {
+      app.logger.error('shutdown took too long; exiting');
+      process.exit(1);
+    }, config.shutdownTimeoutMs);
+    deadline.unref();
+    app.close().then(
+      () => process.exit(0),
+      (error: unknown) => {
+        app.logger.error({ err: error }, 'error while shutting down');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => stop('SIGTERM'));
+  process.on('SIGINT', () => stop('SIGINT'));
+
+  await app.start();
+}
+
+function indent(text: string): string {
+  return text
+    .split('\n')
+    .map((line) => `  ${line}`)
+    .join('\n');
+}
+
+main().catch((error: unknown) => {
+  process.stderr.write(`Tocsin failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.exit(1);
+});
