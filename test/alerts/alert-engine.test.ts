@@ -18,7 +18,7 @@ function ruleOf(input: Partial<RuleInput> & { id: string }): CompiledRule {
     id: definition.id,
     definition,
     origin: 'test',
-    query: { kind: 'test' } as CompiledRule['query'],
+    query: { kind: 'test' } as unknown as CompiledRule['query'],
     ...(definition.threshold ? { withinMs: parseDuration(definition.threshold.within) } : {}),
     ...(definition.throttle ? { throttleMs: parseDuration(definition.throttle) } : {}),
   };
