@@ -21,7 +21,12 @@ export const thresholdSchema = z.strictObject({
 
 export const ruleSchema = z
   .strictObject({
-    id: z.string().regex(/^[a-z0-9][a-z0-9-]{0,63}$/, 'lower-case letters, digits and "-", at most 64, e.g. rare-earth-export-controls'),
+    id: z
+      .string()
+      .regex(
+        /^[a-z0-9][a-z0-9-]{0,63}$/,
+        'lower-case letters, digits and "-", at most 64, e.g. rare-earth-export-controls',
+      ),
     name: z.string().min(1),
     description: z.string().optional(),
     severity: z.enum(severities).default('medium'),
@@ -31,7 +36,11 @@ export const ruleSchema = z
     threshold: thresholdSchema.optional(),
     throttle: duration.optional(),
   })
-  .meta({ id: 'Rule', title: 'Tocsin rule', description: 'A rule document: one per file, or a YAML list of them' });
+  .meta({
+    id: 'Rule',
+    title: 'Tocsin rule',
+    description: 'A rule document: one per file, or a YAML list of them',
+  });
 
 /** A rule document as written. */
 export type RuleInput = z.input<typeof ruleSchema>;
