@@ -1,0 +1,192 @@
+import type { Insertable, Kysely } from 'kysely';
+import { appendAlerts } from '../alert-log.ts';
+import { chunk, decodeJson, encodeJson, type StoreContext, toMillis } from '../context.ts';
+import { deliveryJobId } from '../delivery-ids.ts';
+import type { Database, DeliveryJobTable, GroupStateTable } from '../schema.ts';
+import { type CommitBatch, DEFAULT_TENANT, type PipelineStore } from '../store.ts';
+import { ackGroupKey, ackStateFromRow } from './alert-group.ts';
+
+export function createPipelineGroup(ctx: StoreContext): PipelineStore {
+  const { db } = ctx;
+
+  return {
+    commit(batch) {
+      const tenant = batch.tenantId ?? DEFAULT_TENANT;
+      const now = ctx.now().getTime();
+      return ctx.transaction(async (trx) => {
+        await writeEngineState(trx, batch, tenant, now);
+        await writeAcks(trx, batch, tenant);
+        // The alert log's counter lock is taken here and held until commit: keep what
+        // follows short (alert-log.ts explains the ordering).
+        const alerts = await appendAlerts(trx, batch.alerts, tenant);
+        const jobsCreated = await insertJobs(trx, batch, tenant, now);
+        for (const rows of chunk(batch.digestEntries ?? [])) {
+          await trx
+            .insertInto('digest_entries')
+            .values(
+              rows.map((entry) => ({
+                tenant_id: entry.tenantId ?? tenant,
+                subscription_id: entry.subscriptionId,
+                alert_id: entry.alertId,
+                received_at: toMillis(entry.receivedAt),
+                digest_job_id: null,
+              })),
+            )
+            .onConflict((oc) => oc.columns(['subscription_id', 'alert_id']).doNothing())
+            .execute();
+        }
+        return { alerts, jobsCreated };
+      });
+    },
+
+    async loadState(scope = {}) {
+      const tenant = scope.tenantId ?? DEFAULT_TENANT;
+      const ledger = await db
+        .selectFrom('dedup_ledger')
+        .select(['rule_id', 'event_id', 'event_time'])
+        .where('tenant_id', '=', tenant)
+        .orderBy('rule_id')
+        .orderBy('event_time')
+        .execute();
+      const groups = await db
+        .selectFrom('group_states')
+        .select(['rule_id', 'group_key', 'state'])
+        .where('tenant_id', '=', tenant)
+        .orderBy('rule_id')
+        .orderBy('group_key')
+        .execute();
+      const acks = await db.selectFrom('ack_states').selectAll().where('tenant_id', '=', tenant).execute();
+      return {
+        ledger: ledger.map((row) => ({
+          ruleId: row.rule_id,
+          eventId: row.event_id,
+          eventTime: row.event_time,
+        })),
+        groupStates: groups.map((row) => ({
+          ruleId: row.rule_id,
+          group: row.group_key,
+          state: decodeJson(row.state),
+        })),
+        acks: acks.map(ackStateFromRow),
+      };
+    },
+  };
+}
+
+async function writeEngineState(trx: Kysely<Database>, batch: CommitBatch, tenant: string, now: number) {
+  for (const ruleId of batch.forgottenRules ?? []) {
+    await trx
+      .deleteFrom('dedup_ledger')
+      .where('tenant_id', '=', tenant)
+      .where('rule_id', '=', ruleId)
+      .execute();
+    await trx
+      .deleteFrom('group_states')
+      .where('tenant_id', '=', tenant)
+      .where('rule_id', '=', ruleId)
+      .execute();
+  }
+  for (const rows of chunk(batch.ledger, 500)) {
+    await trx
+      .insertInto('dedup_ledger')
+      .values(
+        rows.map((entry) => ({
+          tenant_id: tenant,
+          rule_id: entry.ruleId,
+          event_id: entry.eventId,
+          event_time: entry.eventTime,
+          recorded_at: now,
+        })),
+      )
+      .onConflict((oc) => oc.columns(['tenant_id', 'rule_id', 'event_id']).doNothing())
+      .execute();
+  }
+  // The last change of a group wins; one statement must not touch a row twice.
+  const latest = new Map(
+    batch.groupStates.map((change) => [JSON.stringify([change.ruleId, change.group]), change]),
+  );
+  const upserts: Insertable<GroupStateTable>[] = [];
+  for (const change of latest.values()) {
+    if (change.state === null) {
+      await trx
+        .deleteFrom('group_states')
+        .where('tenant_id', '=', tenant)
+        .where('rule_id', '=', change.ruleId)
+        .where('group_key', '=', change.group)
+        .execute();
+    } else {
+      upserts.push({
+        tenant_id: tenant,
+        rule_id: change.ruleId,
+        group_key: change.group,
+        state: encodeJson(change.state),
+        updated_at: now,
+      });
+    }
+  }
+  for (const rows of chunk(upserts, 500)) {
+    await trx
+      .insertInto('group_states')
+      .values(rows)
+      .onConflict((oc) =>
+        oc.columns(['tenant_id', 'rule_id', 'group_key']).doUpdateSet((eb) => ({
+          state: eb.ref('excluded.state'),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .execute();
+  }
+}
+
+async function writeAcks(trx: Kysely<Database>, batch: CommitBatch, tenant: string) {
+  for (const change of batch.acks ?? []) {
+    const group = ackGroupKey(change.group);
+    if (change.lastAlertAt === null) {
+      await trx
+        .deleteFrom('ack_states')
+        .where('tenant_id', '=', tenant)
+        .where('rule_id', '=', change.ruleId)
+        .where('group_key', '=', group)
+        .execute();
+    } else {
+      await trx
+        .updateTable('ack_states')
+        .set({ last_alert_at: toMillis(change.lastAlertAt) })
+        .where('tenant_id', '=', tenant)
+        .where('rule_id', '=', change.ruleId)
+        .where('group_key', '=', group)
+        .execute();
+    }
+  }
+}
+
+async function insertJobs(trx: Kysely<Database>, batch: CommitBatch, tenant: string, now: number) {
+  let created = 0;
+  const rows: Insertable<DeliveryJobTable>[] = batch.jobs.map((job) => ({
+    id: job.id ?? deliveryJobId(job.alertId, job.subscriptionId),
+    tenant_id: job.tenantId ?? tenant,
+    kind: 'alert',
+    alert_id: job.alertId,
+    subscription_id: job.subscriptionId,
+    channel: job.channel,
+    endpoint_id: job.endpointId ?? null,
+    status: 'pending',
+    attempts: 0,
+    next_attempt_at: job.nextAttemptAt === undefined ? now : toMillis(job.nextAttemptAt),
+    lease_until: null,
+    lease_token: null,
+    last_error: null,
+    created_at: now,
+    updated_at: now,
+  }));
+  for (const part of chunk(rows)) {
+    const inserted = await trx
+      .insertInto('delivery_jobs')
+      .values(part)
+      .onConflict((oc) => oc.column('id').doNothing())
+      .returning('id')
+      .execute();
+    created += inserted.length;
+  }
+  return created;
+}

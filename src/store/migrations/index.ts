@@ -1,0 +1,17 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import type { StoreDialect } from '../context.ts';
+import { initialMigration } from './001-initial.ts';
+
+/**
+ * Migrations in code, so that the build and `tsx` need no folder scan. Names sort in the
+ * order they run; never rename or edit a shipped one, add the next number instead.
+ */
+export function createMigrationProvider(dialect: StoreDialect): MigrationProvider {
+  return {
+    async getMigrations(): Promise<Record<string, Migration>> {
+      return {
+        '001-initial': initialMigration(dialect),
+      };
+    },
+  };
+}

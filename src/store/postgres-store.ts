@@ -1,0 +1,78 @@
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import pg from 'pg';
+import { AppError } from '../errors.ts';
+import { createTransactionRunner } from './context.ts';
+import { runMigrations } from './migrate.ts';
+import type { Database } from './schema.ts';
+import { createSqlStore, type StoreLogger } from './sql-store.ts';
+import type { Store } from './store.ts';
+
+export type PostgresStoreOptions = {
+  connectionString: string;
+  /** The schema to use (created by `migrate`); default: the server's `search_path`. */
+  schema?: string;
+  /** Pool size (default 10). */
+  maxConnections?: number;
+  now?: () => Date;
+  logger?: StoreLogger;
+};
+
+const int8 = 20;
+const json = 114;
+const jsonb = 3802;
+
+/**
+ * Type parsing for this pool only (not pg's global registry): int8 → number (epoch ms and
+ * log positions stay far below 2^53), json/jsonb → the raw text, so one JSON codec serves
+ * both dialects (schema.ts).
+ */
+const types = {
+  getTypeParser(oid: number, format?: 'text' | 'binary') {
+    if (oid === int8) return (value: string) => Number(value);
+    if (oid === json || oid === jsonb) return (value: string) => value;
+    return format === 'binary' ? pg.types.getTypeParser(oid, 'binary') : pg.types.getTypeParser(oid, 'text');
+  },
+} as pg.CustomTypesConfig;
+
+export function createPostgresPool(options: PostgresStoreOptions): pg.Pool {
+  if (options.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) {
+    throw new AppError('TOCSIN_INVALID_CONFIG', `not a usable schema name: ${options.schema}`);
+  }
+  const pool = new pg.Pool({
+    connectionString: options.connectionString,
+    max: options.maxConnections ?? 10,
+    types,
+    ...(options.schema !== undefined && { options: `-c search_path=${options.schema}` }),
+  });
+  // An idle client losing its connection (server restart, pg_terminate_backend) emits on
+  // the pool; without a listener that would crash the process. The pool replaces it.
+  pool.on('error', (error) => options.logger?.warn({ err: error }, 'idle PostgreSQL connection lost'));
+  return pool;
+}
+
+/** The cluster store: a pg pool, READ COMMITTED transactions, jsonb, row locks for ordering. */
+export function createPostgresStore(options: PostgresStoreOptions): Store {
+  const pool = createPostgresPool(options);
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const ctx = {
+    db,
+    dialect: 'postgres' as const,
+    now: options.now ?? (() => new Date()),
+    transaction: createTransactionRunner(db, 'postgres'),
+  };
+  return createSqlStore(ctx, {
+    async migrate() {
+      if (options.schema !== undefined)
+        await sql`create schema if not exists ${sql.id(options.schema)}`.execute(db);
+      const { rows } = await sql<{ schema: string }>`select current_schema() as schema`.execute(db);
+      const schema = rows[0]?.schema;
+      if (!schema)
+        throw new AppError('TOCSIN_INVALID_CONFIG', 'PostgreSQL search_path names no existing schema');
+      await runMigrations(db as Kysely<unknown>, 'postgres', {
+        schema,
+        ...(options.logger && { logger: options.logger }),
+      });
+    },
+    close: () => db.destroy(),
+  });
+}

@@ -1,0 +1,59 @@
+import { sql } from 'kysely';
+import { AppError } from '../errors.ts';
+import type { StoreContext } from './context.ts';
+import { createAlertGroup } from './groups/alert-group.ts';
+import { createApiKeyGroup } from './groups/api-key-group.ts';
+import { createAttemptGroup } from './groups/attempt-group.ts';
+import { createDeliveryGroup } from './groups/delivery-group.ts';
+import { createDigestGroup } from './groups/digest-group.ts';
+import { createEndpointGroup } from './groups/endpoint-group.ts';
+import { createPipelineGroup } from './groups/pipeline-group.ts';
+import { createRuleGroup } from './groups/rule-group.ts';
+import { createSilenceGroup } from './groups/silence-group.ts';
+import { createSubscriberGroup } from './groups/subscriber-group.ts';
+import { createSubscriptionGroup } from './groups/subscription-group.ts';
+import { purgeExpired } from './purge.ts';
+import type { Store } from './store.ts';
+
+/** The slice of a pino logger the store uses. */
+export type StoreLogger = {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+};
+
+/** What differs between the dialects: how to migrate and how to let go of the connections. */
+export type StoreLifecycle = {
+  migrate(): Promise<void>;
+  close(): Promise<void>;
+};
+
+/** One Store over Kysely: every method group is the same code for SQLite and PostgreSQL. */
+export function createSqlStore(ctx: StoreContext, lifecycle: StoreLifecycle): Store {
+  return {
+    dialect: ctx.dialect,
+    alerts: createAlertGroup(ctx),
+    pipeline: createPipelineGroup(ctx),
+    rules: createRuleGroup(ctx),
+    silences: createSilenceGroup(ctx),
+    subscribers: createSubscriberGroup(ctx),
+    endpoints: createEndpointGroup(ctx),
+    subscriptions: createSubscriptionGroup(ctx),
+    deliveries: createDeliveryGroup(ctx),
+    attempts: createAttemptGroup(ctx),
+    digests: createDigestGroup(ctx),
+    apiKeys: createApiKeyGroup(ctx),
+    migrate: lifecycle.migrate,
+    async ping() {
+      try {
+        await sql`select 1`.execute(ctx.db);
+      } catch (error) {
+        throw new AppError('TOCSIN_STORE_UNAVAILABLE', `the ${ctx.dialect} store cannot be reached`, {
+          cause: error,
+          retryable: true,
+        });
+      }
+    },
+    close: lifecycle.close,
+    purge: (retention, now) => purgeExpired(ctx, retention, now),
+  };
+}
