@@ -1,7 +1,12 @@
+import { Kysely, PostgresDialect } from 'kysely';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isAppError } from '../../src/errors.ts';
 import type { RuleDefinition } from '../../src/rules/rule-schema.ts';
+import { appendAlerts } from '../../src/store/alert-log.ts';
+import { decodeCursor } from '../../src/store/cursor.ts';
 import { deliveryJobId } from '../../src/store/delivery-ids.ts';
+import { createPostgresPool } from '../../src/store/postgres-store.ts';
+import type { Database } from '../../src/store/schema.ts';
 import type { Store } from '../../src/store/store.ts';
 import {
   assertPostgresReachable,
@@ -9,7 +14,9 @@ import {
   type Harness,
   makeAlert,
   postgresHarness,
+  settledWithin,
   sqliteHarness,
+  testDatabaseUrl,
 } from './store-harness.ts';
 
 const day = 86_400_000;
@@ -818,5 +825,142 @@ describe.each([sqliteHarness, postgresHarness])('$name store', (harness: Harness
       );
       expect(later).toEqual({ alerts: 0, ledger: 0, jobs: 1, attempts: 1 });
     });
+  });
+});
+
+/**
+ * PostgreSQL under real concurrency: several connections, transactions interleaved by hand.
+ * (SQLite has one writer at a time, so these orderings cannot arise there.)
+ */
+describe('postgres store: commit order and row locks', () => {
+  let backend: Backend;
+  let db: Kysely<Database>;
+
+  beforeAll(async () => {
+    await assertPostgresReachable();
+  });
+  beforeEach(async () => {
+    backend = await postgresHarness.create();
+    const pool = createPostgresPool({ connectionString: testDatabaseUrl, schema: backend.schema! });
+    db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  });
+  afterEach(async () => {
+    await db?.destroy();
+    await backend?.dispose();
+  });
+
+  it('gives a transaction that reserves log positions later a later position: it waits for the first to commit', async () => {
+    const reader = backend.store;
+    const a = makeAlert();
+    const b = makeAlert();
+    const t1 = await db.startTransaction().execute();
+    const t2 = await db.startTransaction().execute();
+    try {
+      const [inA] = await appendAlerts(t1, [a]);
+      const inB = appendAlerts(t2, [b]);
+      // T2 queues on the counter row that T1 holds: it cannot take a position T1 could precede.
+      expect(await settledWithin(inB, 300)).toBe('pending');
+      expect(await reader.alerts.after(null, 10)).toEqual([]);
+
+      await t1.commit().execute();
+      const [storedB] = await inB;
+      expect(decodeCursor(storedB!.cursor)).toBeGreaterThan(decodeCursor(inA!.cursor));
+      const seen = await reader.alerts.after(null, 10);
+      expect(seen.map((alert) => alert.id)).toEqual([a.id]);
+
+      await t2.commit().execute();
+      expect((await reader.alerts.after(seen.at(-1)!.cursor, 10)).map((alert) => alert.id)).toEqual([b.id]);
+    } finally {
+      await t1
+        .rollback()
+        .execute()
+        .catch(() => {});
+      await t2
+        .rollback()
+        .execute()
+        .catch(() => {});
+    }
+  });
+
+  it('lets a reader that has seen a later commit still see a commit that started first and finished last', async () => {
+    const first = backend.open();
+    const second = backend.open();
+    const reader = backend.store;
+    const early = makeAlert();
+    const late = makeAlert();
+
+    // An open transaction holding a group-state row that the first commit must write: the
+    // first commit starts, then waits inside its transaction.
+    const blocker = await db.startTransaction().execute();
+    await blocker
+      .insertInto('group_states')
+      .values({ tenant_id: 'default', rule_id: 'burst', group_key: '', state: '{}', updated_at: 0 })
+      .execute();
+    const firstCommit = first.pipeline.commit({
+      alerts: [early],
+      ledger: [{ ruleId: early.ruleId, eventId: early.eventIds[0]!, eventTime: 1 }],
+      groupStates: [{ ruleId: 'burst', group: '', state: { events: [] } }],
+      jobs: [],
+    });
+    expect(await settledWithin(firstCommit, 300)).toBe('pending');
+
+    await second.pipeline.commit({ alerts: [late], ledger: [], groupStates: [], jobs: [] });
+    const seen = await reader.alerts.after(null, 10);
+    expect(seen.map((alert) => alert.id)).toEqual([late.id]);
+
+    await blocker.rollback().execute();
+    await firstCommit;
+    expect((await reader.alerts.after(seen.at(-1)!.cursor, 10)).map((alert) => alert.id)).toEqual([early.id]);
+  });
+
+  it('keeps a tailing reader complete while several instances commit at once', async () => {
+    const writers = [backend.open(), backend.open(), backend.open(), backend.open()];
+    const reader = backend.store;
+    const written: string[] = [];
+    let writing = true;
+
+    const tail = (async () => {
+      const seen: string[] = [];
+      let cursor: string | null = null;
+      for (;;) {
+        const done = !writing;
+        const page = await reader.alerts.after(cursor, 50);
+        seen.push(...page.map((alert) => alert.id));
+        if (page.length > 0) cursor = page.at(-1)!.cursor;
+        else if (done) return seen;
+      }
+    })();
+
+    await Promise.all(
+      writers.map(async (writer) => {
+        for (let i = 0; i < 25; i++) {
+          const alerts = [makeAlert(), makeAlert()];
+          await writer.pipeline.commit({ alerts, ledger: [], groupStates: [], jobs: [] });
+          written.push(...alerts.map((alert) => alert.id));
+        }
+      }),
+    );
+    writing = false;
+    const seen = await tail;
+    expect(seen).toHaveLength(written.length);
+    expect(new Set(seen)).toEqual(new Set(written));
+  });
+
+  it('claims with SKIP LOCKED: a job another transaction holds is skipped, not waited for', async () => {
+    const { store } = backend;
+    const { subscription } = await webhookSubscription(store);
+    const [held, ...free] = await commitJobs(store, subscription.id, 3);
+    const locker = await db.startTransaction().execute();
+    try {
+      await locker.selectFrom('delivery_jobs').select('id').where('id', '=', held!).forUpdate().execute();
+      const claim = store.deliveries.claim(backend.clock.now(), 10, 60_000);
+      expect(await settledWithin(claim, 2_000)).toBe('settled');
+      expect((await claim).map((job) => job.id).sort()).toEqual(free.sort());
+    } finally {
+      await locker.rollback().execute();
+    }
+    expect((await store.deliveries.claim(backend.clock.now(), 10, 60_000)).map((job) => job.id)).toEqual([
+      held,
+    ]);
   });
 });
