@@ -1,0 +1,377 @@
+// A real, single-node Apache Kafka broker (KRaft, broker+controller in one JVM) for local runs
+// and the test suite, on machines without Docker. The broker jars come from Maven Central through
+// kafka/pom.xml and are cached in .kafka/libs, keyed by the pom's hash.
+import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { closeSync, openSync, rmSync } from 'node:fs';
+import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import kafkajs from 'kafkajs';
+
+const { Kafka, logLevel } = kafkajs;
+
+const repoRoot = fileURLToPath(new URL('..', import.meta.url));
+const pomPath = join(repoRoot, 'kafka', 'pom.xml');
+const libsDir = join(repoRoot, '.kafka', 'libs');
+const markerFile = join(libsDir, '.pom-sha256');
+
+/** Large enough for the 10 MB messages TOCSIN_MAX_BODY allows, plus batch overhead. */
+const MAX_MESSAGE_BYTES = 11_534_336;
+
+export type LocalBrokerOptions = {
+  /** Port of the PLAINTEXT listener on 127.0.0.1; a free one when unset. */
+  port?: number;
+  /** How long to wait for the broker to answer metadata requests. */
+  startTimeoutMs?: number;
+  /** JVM heap limit. */
+  heapMb?: number;
+};
+
+export type LocalBroker = {
+  /** `127.0.0.1:<port>`, the value for KAFKA_BROKERS. */
+  brokers: string;
+  logFile: string;
+  stop(): Promise<void>;
+};
+
+/** Fetches the broker jars with Maven unless .kafka/libs already holds the set for this pom. */
+export async function ensureKafkaJars(): Promise<string> {
+  const pomHash = createHash('sha256')
+    .update(await readFile(pomPath))
+    .digest('hex');
+  if ((await readFile(markerFile, 'utf8').catch(() => '')) === pomHash) return libsDir;
+
+  // Fetch into a private folder and rename it into place, so a concurrent start never sees half a set.
+  await mkdir(join(repoRoot, '.kafka'), { recursive: true });
+  const staging = await mkdtemp(join(repoRoot, '.kafka', 'libs-fetch-'));
+  try {
+    const result = await run('mvn', [
+      '-B',
+      '-q',
+      '--no-transfer-progress',
+      '-f',
+      pomPath,
+      'dependency:copy-dependencies',
+      '-DincludeScope=runtime',
+      `-DoutputDirectory=${staging}`,
+    ]);
+    if (result.code !== 0) {
+      throw new Error(
+        `fetching the Kafka broker jars with Maven failed (exit ${result.code}):\n${tail(result.output)}`,
+      );
+    }
+    await writeFile(join(staging, '.pom-sha256'), pomHash);
+    await rm(libsDir, { recursive: true, force: true });
+    await rename(staging, libsDir).catch(async (error: unknown) => {
+      // Another process may have put an equivalent set in place meanwhile.
+      if ((await readFile(markerFile, 'utf8').catch(() => '')) !== pomHash) throw error;
+    });
+  } finally {
+    await rm(staging, { recursive: true, force: true });
+  }
+  return libsDir;
+}
+
+/**
+ * Starts a fresh broker with its data in a new temporary folder. Resolves once a client can read
+ * cluster metadata and use consumer groups; rejects with the end of the broker log when it cannot
+ * within the timeout.
+ */
+export async function startLocalBroker(options: LocalBrokerOptions = {}): Promise<LocalBroker> {
+  const classpath = join(await ensureKafkaJars(), '*');
+  // Free ports are found by binding and releasing them, so another process may take one before the
+  // JVM binds it: retry with new ports when the log says so.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startOnce(classpath, options);
+    } catch (error) {
+      const portTaken = error instanceof Error && /BindException|Address already in use/.test(error.message);
+      if (!portTaken || attempt >= 3 || options.port !== undefined) throw error;
+    }
+  }
+}
+
+async function startOnce(classpath: string, options: LocalBrokerOptions): Promise<LocalBroker> {
+  const dir = await mkdtemp(join(tmpdir(), 'tocsin-kafka-'));
+  const logFile = join(dir, 'kafka.log');
+  const port = options.port ?? (await findFreePort());
+  const controllerPort = await findFreePort();
+  const brokers = `127.0.0.1:${port}`;
+
+  await writeFile(join(dir, 'server.properties'), serverProperties(dir, port, controllerPort));
+  await writeFile(join(dir, 'log4j2.properties'), LOG4J2_PROPERTIES);
+  const jvmArgs = [`-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`, '-cp', classpath];
+
+  const logFd = openSync(logFile, 'a');
+  let exited = false;
+  let exitCode: number | null = null;
+  let child: ReturnType<typeof spawn>;
+  try {
+    const format = await run(
+      'java',
+      [...jvmArgs, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', 'server.properties'],
+      { cwd: dir, logFd },
+    );
+    if (format.code !== 0) {
+      throw new Error(
+        `formatting the Kafka storage failed (exit ${format.code}):\n${await readTail(logFile)}`,
+      );
+    }
+    // The JVM runs under a small shell (own process group) whose stdin is a pipe from this process:
+    // when this process dies, even by SIGKILL, the pipe closes and the shell stops the JVM.
+    child = spawn(
+      'sh',
+      [
+        '-c',
+        WRAPPER_SCRIPT,
+        'tocsin-kafka',
+        dir,
+        'java',
+        `-Xmx${options.heapMb ?? 512}m`,
+        '-Xms128m',
+        '-XX:+UseG1GC',
+        '-XX:MaxGCPauseMillis=20',
+        '-XX:+ExitOnOutOfMemoryError',
+        '-Djava.awt.headless=true',
+        ...jvmArgs,
+        'kafka.Kafka',
+        'server.properties',
+      ],
+      { cwd: dir, detached: true, stdio: ['pipe', logFd, logFd] },
+    );
+  } catch (error) {
+    await rm(dir, { recursive: true, force: true });
+    throw error;
+  } finally {
+    closeSync(logFd);
+  }
+
+  const exitedPromise = new Promise<void>((resolve) => {
+    const onEnd = (code: number | null) => {
+      exited = true;
+      exitCode = code;
+      process.off('exit', killOnExit);
+      resolve();
+    };
+    child.once('exit', onEnd);
+    child.once('error', () => onEnd(null)); // could not be spawned
+  });
+  // stop() was not called (a crashed or interrupted run): kill the whole group synchronously.
+  const killOnExit = () => {
+    killGroup(child, 'SIGKILL');
+    rmSync(dir, { recursive: true, force: true });
+  };
+  process.on('exit', killOnExit);
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      if (!exited) {
+        child.kill('SIGTERM');
+        const timer = setTimeout(() => killGroup(child, 'SIGKILL'), 15_000);
+        await exitedPromise;
+        clearTimeout(timer);
+      }
+      await rm(dir, { recursive: true, force: true });
+    })();
+    return stopping;
+  };
+
+  try {
+    await waitUntilReady(brokers, options.startTimeoutMs ?? 90_000, () => exited);
+  } catch (error) {
+    const log = await readTail(logFile);
+    await stop();
+    const why = exited ? `the broker exited (code ${exitCode})` : (error as Error).message;
+    throw new Error(`Kafka broker did not start: ${why}. End of ${logFile}:\n${log}`);
+  }
+  return { brokers, logFile, stop };
+}
+
+async function waitUntilReady(brokers: string, timeoutMs: number, hasExited: () => boolean): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  const kafka = new Kafka({
+    clientId: 'tocsin-broker-probe',
+    brokers: [brokers],
+    logLevel: logLevel.NOTHING,
+    connectionTimeout: 1000,
+    retry: { retries: 0 },
+  });
+  for (;;) {
+    if (hasExited()) throw new Error('the broker exited');
+    const admin = kafka.admin();
+    try {
+      await admin.connect();
+      const cluster = await admin.describeCluster();
+      // Also wait for the group coordinator: the first group request creates __consumer_offsets,
+      // and until its partition is loaded every consumer's join fails with COORDINATOR_LOAD_IN_PROGRESS.
+      if (cluster.brokers.length > 0 && cluster.controller !== null) {
+        await admin.describeGroups(['tocsin-broker-probe']);
+        return;
+      }
+    } catch {
+      // not listening or not caught up with the metadata log yet
+    } finally {
+      await admin.disconnect().catch(() => {});
+    }
+    if (Date.now() > deadline) throw new Error(`no metadata from ${brokers} within ${timeoutMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+  }
+}
+
+function serverProperties(dir: string, port: number, controllerPort: number): string {
+  const settings: Record<string, string | number | boolean> = {
+    'process.roles': 'broker,controller',
+    'node.id': 1,
+    'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
+    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
+    'inter.broker.listener.name': 'PLAINTEXT',
+    'controller.listener.names': 'CONTROLLER',
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'log.dirs': join(dir, 'data'),
+    // One node: every replication factor and ISR minimum is 1.
+    'num.partitions': 1,
+    'default.replication.factor': 1,
+    'min.insync.replicas': 1,
+    'offsets.topic.replication.factor': 1,
+    // One partition, so that the readiness probe's group shows the coordinator of every group loaded.
+    'offsets.topic.num.partitions': 1,
+    'transaction.state.log.replication.factor': 1,
+    'transaction.state.log.min.isr': 1,
+    'transaction.state.log.num.partitions': 1,
+    'share.coordinator.state.topic.replication.factor': 1,
+    'share.coordinator.state.topic.min.isr': 1,
+    'share.coordinator.state.topic.num.partitions': 1,
+    // Consumers join at once instead of waiting 3 s for more members.
+    'group.initial.rebalance.delay.ms': 0,
+    'auto.create.topics.enable': true,
+    'delete.topic.enable': true,
+    'message.max.bytes': MAX_MESSAGE_BYTES,
+    'replica.fetch.max.bytes': MAX_MESSAGE_BYTES,
+    'log.cleaner.dedupe.buffer.size': 16 * 1024 * 1024,
+  };
+  return `${Object.entries(settings)
+    .map(([key, value]) => `${key}=${value}`)
+    .join('\n')}\n`;
+}
+
+// Kafka 4 logs through log4j2; without a configuration it would print only errors.
+const LOG4J2_PROPERTIES = `status = error
+appender.out.type = Console
+appender.out.name = out
+appender.out.layout.type = PatternLayout
+appender.out.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.out.ref = out
+logger.state.name = state.change.logger
+logger.state.level = warn
+logger.request.name = kafka.request.logger
+logger.request.level = warn
+logger.storage.name = org.apache.kafka.storage
+logger.storage.level = warn
+`;
+
+// $1: the broker's folder; the rest: the JVM command. SIGTERM is passed on to the JVM. A watcher
+// reads the stdin pipe of the Node parent: EOF while the JVM runs means the parent is gone without
+// calling stop(), so it stops the JVM (SIGKILL after 15 s) and the folder is removed. (Node also
+// closes the pipe when this shell exits, hence the watcher is ended first.)
+const WRAPPER_SCRIPT = `dir=$1; shift
+exec 3<&0
+"$@" </dev/null 3<&- &
+pid=$!
+trap 'kill -TERM "$pid" 2>/dev/null' TERM INT HUP
+(
+  while read -r _ <&3; do :; done
+  : > "$dir/.orphaned"
+  kill -TERM "$pid" 2>/dev/null
+  i=0
+  while kill -0 "$pid" 2>/dev/null && [ "$i" -lt 30 ]; do sleep 0.5; i=$((i + 1)); done
+  kill -KILL "$pid" 2>/dev/null
+) &
+watcher=$!
+status=0
+while kill -0 "$pid" 2>/dev/null; do wait "$pid"; status=$?; done
+kill "$watcher" 2>/dev/null
+if [ -e "$dir/.orphaned" ]; then rm -rf "$dir"; fi
+exit "$status"
+`;
+
+function killGroup(child: ReturnType<typeof spawn>, signal: NodeJS.Signals): void {
+  if (child.pid === undefined) return;
+  try {
+    process.kill(-child.pid, signal);
+  } catch {
+    // already gone
+  }
+}
+
+/** A Kafka cluster id: 16 random bytes, base64url without padding, not starting with '-'. */
+function newClusterId(): string {
+  for (;;) {
+    const id = randomBytes(16).toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
+function findFreePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => {
+        if (address !== null && typeof address === 'object') resolve(address.port);
+        else reject(new Error('no port assigned'));
+      });
+    });
+  });
+}
+
+type RunResult = { code: number | null; output: string };
+
+/** Runs a command to completion; its output is collected (empty when appended to `logFd`). */
+function run(command: string, args: string[], options: { cwd?: string; logFd?: number } = {}) {
+  return new Promise<RunResult>((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    const logged = options.logFd !== undefined;
+    const child = spawn(command, args, {
+      cwd: options.cwd ?? repoRoot,
+      stdio: ['ignore', logged ? options.logFd : 'pipe', logged ? options.logFd : 'pipe'],
+    });
+    child.stdout?.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => chunks.push(chunk));
+    child.once('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'ENOENT'
+          ? new Error(`'${command}' was not found on PATH: the local Kafka broker needs Java 17+ and Maven`)
+          : error,
+      );
+    });
+    child.once('close', (code) => resolve({ code, output: Buffer.concat(chunks).toString('utf8') }));
+  });
+}
+
+function tail(text: string, lines = 60): string {
+  return text.trimEnd().split('\n').slice(-lines).join('\n');
+}
+
+async function readTail(file: string, bytes = 16_384): Promise<string> {
+  try {
+    const handle = await open(file, 'r');
+    try {
+      const { size } = await handle.stat();
+      const start = Math.max(0, size - bytes);
+      const buffer = Buffer.alloc(size - start);
+      await handle.read(buffer, 0, buffer.length, start);
+      return tail(buffer.toString('utf8'));
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return '(no log)';
+  }
+}

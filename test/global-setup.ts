@@ -1,0 +1,87 @@
+// Gives every test file the same real Kafka broker, chosen in this order:
+//   1. KAFKA_BROKERS, when set (a broker someone already runs);
+//   2. a Testcontainers Kafka container, when a Docker engine answers;
+//   3. a local broker JVM (scripts/kafka-broker.ts: Java 17 + Maven, no Docker).
+// A broker that cannot start fails the whole run with its log; no test is skipped for lack of one.
+// Test files read the address with `inject('kafkaBrokers')` (see test/support/kafka.ts).
+import type { TestProject } from 'vitest/node';
+import { startLocalBroker } from '../scripts/kafka-broker.ts';
+
+declare module 'vitest' {
+  export interface ProvidedContext {
+    /** Comma-separated `host:port` list of the test broker, the format of KAFKA_BROKERS. */
+    kafkaBrokers: string;
+  }
+}
+
+type RunningBroker = { brokers: string; describe: string; stop(): Promise<void> };
+
+const CONTAINER_IMAGE = 'confluentinc/cp-kafka:7.9.2';
+const MAX_MESSAGE_BYTES = '11534336';
+
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const broker = await startBroker();
+  console.log(`[kafka] tests use ${broker.describe}`);
+  project.provide('kafkaBrokers', broker.brokers);
+  return () => broker.stop();
+}
+
+async function startBroker(): Promise<RunningBroker> {
+  const given = process.env.KAFKA_BROKERS?.trim();
+  if (given) return { brokers: given, describe: `KAFKA_BROKERS=${given}`, stop: async () => {} };
+
+  if (await isDockerAvailable()) {
+    try {
+      return await startContainer();
+    } catch (error) {
+      console.warn(`[kafka] the Kafka container did not start, using a local broker instead: ${error}`);
+    }
+  }
+  const local = await startLocalBroker();
+  return {
+    brokers: local.brokers,
+    describe: `a local broker at ${local.brokers} (log: ${local.logFile})`,
+    stop: local.stop,
+  };
+}
+
+/** True when Testcontainers finds a container engine that answers, within a few seconds. */
+async function isDockerAvailable(): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    const { getContainerRuntimeClient } = await import('testcontainers');
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error('timeout')), 5_000);
+    });
+    await Promise.race([getContainerRuntimeClient(), timeout]);
+    return true;
+  } catch {
+    return false;
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+async function startContainer(): Promise<RunningBroker> {
+  const { KafkaContainer } = await import('@testcontainers/kafka');
+  const container = await new KafkaContainer(CONTAINER_IMAGE)
+    .withKraft()
+    .withEnvironment({
+      KAFKA_AUTO_CREATE_TOPICS_ENABLE: 'true',
+      KAFKA_NUM_PARTITIONS: '1',
+      KAFKA_MIN_INSYNC_REPLICAS: '1',
+      KAFKA_TRANSACTION_STATE_LOG_REPLICATION_FACTOR: '1',
+      KAFKA_MESSAGE_MAX_BYTES: MAX_MESSAGE_BYTES,
+      KAFKA_REPLICA_FETCH_MAX_BYTES: MAX_MESSAGE_BYTES,
+    })
+    .start();
+  // KafkaContainer publishes its PLAINTEXT listener (container port 9093) for clients on the host.
+  const brokers = `${container.getHost()}:${container.getMappedPort(9093)}`;
+  return {
+    brokers,
+    describe: `a ${CONTAINER_IMAGE} container at ${brokers}`,
+    stop: async () => {
+      await container.stop();
+    },
+  };
+}
