@@ -13,6 +13,8 @@ export type PostgresStoreOptions = {
   schema?: string;
   /** Pool size (default 10). */
   maxConnections?: number;
+  /** `application_name` of the connections (default `tocsin`), as shown in pg_stat_activity. */
+  applicationName?: string;
   now?: () => Date;
   logger?: StoreLogger;
 };
@@ -41,12 +43,17 @@ export function createPostgresPool(options: PostgresStoreOptions): pg.Pool {
   const pool = new pg.Pool({
     connectionString: options.connectionString,
     max: options.maxConnections ?? 10,
+    application_name: options.applicationName ?? 'tocsin',
     types,
     ...(options.schema !== undefined && { options: `-c search_path=${options.schema}` }),
   });
-  // An idle client losing its connection (server restart, pg_terminate_backend) emits on
-  // the pool; without a listener that would crash the process. The pool replaces it.
-  pool.on('error', (error) => options.logger?.warn({ err: error }, 'idle PostgreSQL connection lost'));
+  // A connection that dies (server restart, pg_terminate_backend) emits 'error': on the pool
+  // when the client is idle, on the client itself when it is checked out (e.g. between a
+  // failed query and its release). Without listeners either would crash the process; the
+  // query in flight fails on its own, and the pool drops the dead client and opens another.
+  const onLost = (error: Error) => options.logger?.warn({ err: error }, 'PostgreSQL connection lost');
+  pool.on('error', onLost);
+  pool.on('connect', (client) => client.on('error', onLost));
   return pool;
 }
 

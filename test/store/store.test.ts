@@ -1,11 +1,11 @@
-import { Kysely, PostgresDialect } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { isAppError } from '../../src/errors.ts';
 import type { RuleDefinition } from '../../src/rules/rule-schema.ts';
 import { appendAlerts } from '../../src/store/alert-log.ts';
 import { decodeCursor } from '../../src/store/cursor.ts';
 import { deliveryJobId } from '../../src/store/delivery-ids.ts';
-import { createPostgresPool } from '../../src/store/postgres-store.ts';
+import { createPostgresPool, createPostgresStore } from '../../src/store/postgres-store.ts';
 import type { Database } from '../../src/store/schema.ts';
 import type { Store } from '../../src/store/store.ts';
 import {
@@ -944,6 +944,42 @@ describe('postgres store: commit order and row locks', () => {
     const seen = await tail;
     expect(seen).toHaveLength(written.length);
     expect(new Set(seen)).toEqual(new Set(written));
+  });
+
+  it('turns a connection killed mid-commit into a retryable store error, then reconnects', async () => {
+    const applicationName = `tocsin_test_${process.pid}_${Date.now()}`;
+    const store = createPostgresStore({
+      connectionString: testDatabaseUrl,
+      schema: backend.schema!,
+      applicationName,
+    });
+    try {
+      const blocker = await db.startTransaction().execute();
+      await blocker
+        .insertInto('group_states')
+        .values({ tenant_id: 'default', rule_id: 'burst', group_key: '', state: '{}', updated_at: 0 })
+        .execute();
+      const alert = makeAlert();
+      const batch = {
+        alerts: [alert],
+        ledger: [],
+        groupStates: [{ ruleId: 'burst', group: '', state: { events: [] } }],
+        jobs: [],
+      };
+      const commit = store.pipeline.commit(batch).catch((error: unknown) => error);
+      expect(await settledWithin(commit, 300)).toBe('pending');
+      await sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = ${applicationName}`.execute(
+        db,
+      );
+      const error = await commit;
+      expect(isAppError(error, 'TOCSIN_STORE_UNAVAILABLE')).toBe(true);
+      expect((error as { retryable: boolean }).retryable).toBe(true);
+      await blocker.rollback().execute();
+
+      expect((await store.pipeline.commit(batch)).alerts.map((stored) => stored.id)).toEqual([alert.id]);
+    } finally {
+      await store.close();
+    }
   });
 
   it('claims with SKIP LOCKED: a job another transaction holds is skipped, not waited for', async () => {

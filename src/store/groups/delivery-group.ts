@@ -9,6 +9,7 @@ import {
   type DeliveryStore,
   type LeaseCheck,
 } from '../store.ts';
+import { withStoreErrors } from '../store-errors.ts';
 import { deliveryJobFromRow } from './delivery-job-row.ts';
 
 const statuses: DeliveryStatus[] = ['pending', 'sending', 'sent', 'failed', 'dead'];
@@ -89,43 +90,45 @@ export function createDeliveryGroup(ctx: StoreContext): DeliveryStore {
 
     claim(now, limit, leaseMs, filter = {}) {
       const nowMs = now.getTime();
-      return ctx.transaction(async (trx) => {
-        const due = await trx
-          .selectFrom('delivery_jobs')
-          .select('id')
-          .where((eb) =>
-            eb.or([
-              eb.and([eb('status', '=', 'pending'), eb('next_attempt_at', '<=', nowMs)]),
-              eb.and([eb('status', '=', 'sending'), eb('lease_until', '<=', nowMs)]),
-            ]),
-          )
-          .$if(filter.channel !== undefined, (qb) => qb.where('channel', '=', filter.channel!))
-          .orderBy('next_attempt_at')
-          .limit(Math.max(limit, 1))
-          .$if(ctx.dialect === 'postgres', (qb) => qb.forUpdate().skipLocked())
-          .execute();
-        if (due.length === 0) return [];
-        const leaseToken = randomUUID();
-        const rows = await trx
-          .updateTable('delivery_jobs')
-          .set((eb) => ({
-            status: 'sending',
-            attempts: eb('attempts', '+', 1),
-            lease_until: nowMs + leaseMs,
-            lease_token: leaseToken,
-            updated_at: nowMs,
-          }))
-          .where(
-            'id',
-            'in',
-            due.map((row) => row.id),
-          )
-          .returningAll()
-          .execute();
-        return rows
-          .sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id.localeCompare(b.id))
-          .map((row): ClaimedJob => ({ ...deliveryJobFromRow(row), leaseToken }));
-      });
+      return withStoreErrors('delivery claim', () =>
+        ctx.transaction(async (trx) => {
+          const due = await trx
+            .selectFrom('delivery_jobs')
+            .select('id')
+            .where((eb) =>
+              eb.or([
+                eb.and([eb('status', '=', 'pending'), eb('next_attempt_at', '<=', nowMs)]),
+                eb.and([eb('status', '=', 'sending'), eb('lease_until', '<=', nowMs)]),
+              ]),
+            )
+            .$if(filter.channel !== undefined, (qb) => qb.where('channel', '=', filter.channel!))
+            .orderBy('next_attempt_at')
+            .limit(Math.max(limit, 1))
+            .$if(ctx.dialect === 'postgres', (qb) => qb.forUpdate().skipLocked())
+            .execute();
+          if (due.length === 0) return [];
+          const leaseToken = randomUUID();
+          const rows = await trx
+            .updateTable('delivery_jobs')
+            .set((eb) => ({
+              status: 'sending',
+              attempts: eb('attempts', '+', 1),
+              lease_until: nowMs + leaseMs,
+              lease_token: leaseToken,
+              updated_at: nowMs,
+            }))
+            .where(
+              'id',
+              'in',
+              due.map((row) => row.id),
+            )
+            .returningAll()
+            .execute();
+          return rows
+            .sort((a, b) => a.next_attempt_at - b.next_attempt_at || a.id.localeCompare(b.id))
+            .map((row): ClaimedJob => ({ ...deliveryJobFromRow(row), leaseToken }));
+        }),
+      );
     },
 
     complete(id, check) {

@@ -4,6 +4,7 @@ import { chunk, decodeJson, encodeJson, type StoreContext, toMillis } from '../c
 import { deliveryJobId } from '../delivery-ids.ts';
 import type { Database, DeliveryJobTable, GroupStateTable } from '../schema.ts';
 import { type CommitBatch, DEFAULT_TENANT, type PipelineStore } from '../store.ts';
+import { withStoreErrors } from '../store-errors.ts';
 import { ackGroupKey, ackStateFromRow } from './alert-group.ts';
 
 export function createPipelineGroup(ctx: StoreContext): PipelineStore {
@@ -13,30 +14,32 @@ export function createPipelineGroup(ctx: StoreContext): PipelineStore {
     commit(batch) {
       const tenant = batch.tenantId ?? DEFAULT_TENANT;
       const now = ctx.now().getTime();
-      return ctx.transaction(async (trx) => {
-        await writeEngineState(trx, batch, tenant, now);
-        await writeAcks(trx, batch, tenant);
-        // The alert log's counter lock is taken here and held until commit: keep what
-        // follows short (alert-log.ts explains the ordering).
-        const alerts = await appendAlerts(trx, batch.alerts, tenant);
-        const jobsCreated = await insertJobs(trx, batch, tenant, now);
-        for (const rows of chunk(batch.digestEntries ?? [])) {
-          await trx
-            .insertInto('digest_entries')
-            .values(
-              rows.map((entry) => ({
-                tenant_id: entry.tenantId ?? tenant,
-                subscription_id: entry.subscriptionId,
-                alert_id: entry.alertId,
-                received_at: toMillis(entry.receivedAt),
-                digest_job_id: null,
-              })),
-            )
-            .onConflict((oc) => oc.columns(['subscription_id', 'alert_id']).doNothing())
-            .execute();
-        }
-        return { alerts, jobsCreated };
-      });
+      return withStoreErrors('pipeline commit', () =>
+        ctx.transaction(async (trx) => {
+          await writeEngineState(trx, batch, tenant, now);
+          await writeAcks(trx, batch, tenant);
+          // The alert log's counter lock is taken here and held until commit: keep what
+          // follows short (alert-log.ts explains the ordering).
+          const alerts = await appendAlerts(trx, batch.alerts, tenant);
+          const jobsCreated = await insertJobs(trx, batch, tenant, now);
+          for (const rows of chunk(batch.digestEntries ?? [])) {
+            await trx
+              .insertInto('digest_entries')
+              .values(
+                rows.map((entry) => ({
+                  tenant_id: entry.tenantId ?? tenant,
+                  subscription_id: entry.subscriptionId,
+                  alert_id: entry.alertId,
+                  received_at: toMillis(entry.receivedAt),
+                  digest_job_id: null,
+                })),
+              )
+              .onConflict((oc) => oc.columns(['subscription_id', 'alert_id']).doNothing())
+              .execute();
+          }
+          return { alerts, jobsCreated };
+        }),
+      );
     },
 
     async loadState(scope = {}) {
@@ -86,7 +89,10 @@ async function writeEngineState(trx: Kysely<Database>, batch: CommitBatch, tenan
       .where('rule_id', '=', ruleId)
       .execute();
   }
-  for (const rows of chunk(batch.ledger, 500)) {
+  // Rows are written in key order, so two instances committing overlapping keys lock them in
+  // the same order and cannot deadlock each other.
+  const ledger = batch.ledger.toSorted((a, b) => compareKeys([a.ruleId, a.eventId], [b.ruleId, b.eventId]));
+  for (const rows of chunk(ledger, 500)) {
     await trx
       .insertInto('dedup_ledger')
       .values(
@@ -124,6 +130,7 @@ async function writeEngineState(trx: Kysely<Database>, batch: CommitBatch, tenan
       });
     }
   }
+  upserts.sort((a, b) => compareKeys([a.rule_id, a.group_key], [b.rule_id, b.group_key]));
   for (const rows of chunk(upserts, 500)) {
     await trx
       .insertInto('group_states')
@@ -179,6 +186,7 @@ async function insertJobs(trx: Kysely<Database>, batch: CommitBatch, tenant: str
     created_at: now,
     updated_at: now,
   }));
+  rows.sort((a, b) => compareKeys([a.id], [b.id]));
   for (const part of chunk(rows)) {
     const inserted = await trx
       .insertInto('delivery_jobs')
@@ -189,4 +197,12 @@ async function insertJobs(trx: Kysely<Database>, batch: CommitBatch, tenant: str
     created += inserted.length;
   }
   return created;
+}
+
+function compareKeys(a: readonly string[], b: readonly string[]): number {
+  for (let i = 0; i < a.length; i++) {
+    if (a[i]! < b[i]!) return -1;
+    if (a[i]! > b[i]!) return 1;
+  }
+  return 0;
 }
