@@ -19,7 +19,7 @@ import { scanSearch, type TextHit, type TextSearch } from './text-search.ts';
 export type QueryContext = { readonly analysis: EventAnalysis; readonly search: TextSearch };
 
 /** A leaf's first occurrence: a token span (`first` >= 0) or a whole value (`first` = -1). */
-type LeafHit = TextHit;
+export type LeafHit = TextHit;
 
 function wholeValue(field: FieldValues, valueIndex: number): LeafHit {
   return { field, valueIndex, first: -1, last: -1 };
@@ -81,7 +81,7 @@ function findText(node: TextQuery, context: QueryContext): LeafHit | undefined {
   return textHit;
 }
 
-function findLeaf(node: LeafQuery, context: QueryContext): LeafHit | undefined {
+export function findLeaf(node: LeafQuery, context: QueryContext): LeafHit | undefined {
   switch (node.kind) {
     case 'text':
       return findText(node, context);
