@@ -58,7 +58,7 @@ export function createEventGenerator(seed: number) {
   const random = createRandom(seed);
   const ranked = rankedVocabulary();
   const draw = {
-    word: createZipf(ranked.words, random, 1.05, 40),
+    word: createZipf(ranked.words, random, 1, 20),
     stop: createZipf(stopWords, random, 1),
     country: createZipf(ranked.countries, random, 1),
     company: createZipf(ranked.companies, random, 0.9),
@@ -66,7 +66,7 @@ export function createEventGenerator(seed: number) {
     commodity: createZipf(ranked.commodities, random, 1),
     region: createZipf(ranked.regions, random, 0.9),
     topic: createZipf(ranked.topics, random, 0.8),
-    phrase: createZipf(ranked.phrases, random, 0.9),
+    phrase: createZipf(ranked.phrases, random, 1, 10),
   };
   let clock = Date.parse('2026-07-01T00:00:00Z');
   let serial = 0;
@@ -87,9 +87,13 @@ export function createEventGenerator(seed: number) {
       commodities: distinct(draw.commodity, random.int(1, 4)),
       regions: distinct(draw.region, random.int(1, 3)),
     };
+    // A brief is about something: most of its words and phrases come from its own small theme.
+    const themeWords = distinct(draw.word, random.int(80, 160));
+    const themePhrases = distinct(draw.phrase, random.int(2, 5));
     const named = [...theme.countries, ...theme.companies, ...theme.organizations];
+    const words = { theme: themeWords, phrases: themePhrases, named };
     const sentence = (min: number, max: number) =>
-      writeSentence(random, draw, named, theme, random.int(min, max));
+      writeSentence(random, draw, words, theme, random.int(min, max));
     const paragraph = (minChars: number) => {
       const parts: string[] = [];
       let length = 0;
@@ -136,18 +140,22 @@ export function createEventGenerator(seed: number) {
 type Draw = Record<'word' | 'stop' | 'phrase', () => string>;
 type Theme = { countries: string[]; companies: string[]; commodities: string[]; regions: string[] };
 
-function writeSentence(random: Random, draw: Draw, named: string[], theme: Theme, length: number): string {
-  const words: string[] = [];
-  while (words.length < length) {
+type Words = { theme: string[]; phrases: string[]; named: string[] };
+
+function writeSentence(random: Random, draw: Draw, words: Words, theme: Theme, length: number): string {
+  const out: string[] = [];
+  while (out.length < length) {
     const roll = random.next();
-    if (roll < 0.36) words.push(draw.stop());
-    else if (roll < 0.8) words.push(draw.word());
-    else if (roll < 0.87) words.push(draw.phrase());
-    else if (roll < 0.94) words.push(random.pick(named));
-    else if (roll < 0.98) words.push(random.pick(theme.commodities));
-    else words.push(random.pick(theme.regions));
+    if (roll < 0.38) out.push(draw.stop());
+    else if (roll < 0.78) out.push(random.pick(words.theme));
+    else if (roll < 0.84) out.push(draw.word());
+    else if (roll < 0.865) out.push(random.pick(words.phrases));
+    else if (roll < 0.87) out.push(draw.phrase());
+    else if (roll < 0.94) out.push(random.pick(words.named));
+    else if (roll < 0.975) out.push(random.pick(theme.commodities));
+    else out.push(random.pick(theme.regions));
   }
-  const text = words.join(' ');
+  const text = out.join(' ');
   return `${text[0]!.toUpperCase()}${text.slice(1)}.`;
 }
 

@@ -60,10 +60,11 @@ export function generateRules(count: number, seed = 42): BenchRule[] {
   const random = createRandom(seed);
   const ranked = rankedVocabulary();
   // Analysts favour specific words over the most frequent ones: skip the head of the ranks.
-  const specificWords = ranked.words.slice(60);
+  const specificWords = ranked.words.slice(150);
   const draw = {
-    word: createZipf(specificWords, random, 0.9, 20),
-    phrase: createZipf(ranked.phrases, random, 0.8),
+    word: createZipf(specificWords, random, 0.8, 50),
+    commonWord: createZipf(ranked.words.slice(0, 300), random, 0.5),
+    phrase: createZipf(ranked.phrases, random, 0.8, 20),
     topic: createZipf(ranked.topics, random, 0.8),
     country: createZipf(ranked.countries, random, 0.9),
     company: createZipf(ranked.companies, random, 0.8),
@@ -72,14 +73,16 @@ export function generateRules(count: number, seed = 42): BenchRule[] {
   };
   const entity = () => (random.chance(0.6) ? draw.country() : draw.company());
   const prefixOf = (word: string) =>
-    `${word.slice(0, Math.max(3, Math.min(word.length - 2, random.int(4, 7))))}*`;
+    `${word.slice(0, Math.max(3, Math.min(word.length - 2, random.int(5, 8))))}*`;
   const themeTerm = (): Clause => {
     const roll = random.next();
     if (roll < 0.45) return { kind: 'term', text: draw.word() };
     if (roll < 0.75) return { kind: 'term', text: draw.phrase() };
     const word = draw.word();
-    return { kind: 'term', text: word.length >= 6 ? prefixOf(word) : word };
+    return { kind: 'term', text: word.length >= 7 ? prefixOf(word) : word };
   };
+  const phraseOrTerm = (): Clause =>
+    random.chance(0.7) ? { kind: 'term', text: draw.phrase() } : themeTerm();
   const anyOf = (make: () => Clause, min: number, max: number): Clause => {
     const items = uniqueClauses(make, random.int(min, max));
     return items.length === 1 ? items[0]! : { kind: 'or', items };
@@ -88,61 +91,62 @@ export function generateRules(count: number, seed = 42): BenchRule[] {
     anyOf(() => ({ kind: 'term', field, text: make() }), min, max);
   const notOpinion: Clause = { kind: 'not', item: { kind: 'term', field: 'category', text: 'opinion' } };
 
-  const templates: [number, () => Clause][] = [
-    // Commodity watch: commodities:(a OR b) AND (theme) AND NOT category:opinion
+  const subject = {
+    commodities: (min: number, max: number) => inField('commodities', draw.commodity, min, max),
+    entities: (min: number, max: number) => inField('entities.name', entity, min, max),
+    regions: (min: number, max: number) => inField('regions', draw.region, min, max),
+  };
+  const near = (a: string, b: string, distance: number, ordered: boolean): Clause => ({
+    kind: 'near',
+    a,
+    b,
+    distance,
+    ordered,
+  });
+  const atLeast = (field: string, value: number): Clause => ({ kind: 'compare', field, op: '>=', value });
+
+  const templates: [weight: number, make: () => Clause][] = [
+    // Commodity watch: commodities:(a OR b) AND (theme OR …) AND "phrase" AND NOT category:opinion
     [
       25,
       () =>
         and(
-          inField('commodities', draw.commodity, 1, 3),
+          subject.commodities(1, 2),
           anyOf(themeTerm, 1, 3),
-          themeTerm(),
+          phraseOrTerm(),
           random.chance(0.4) ? notOpinion : null,
         ),
     ],
-    // Entity watch: entities.name:"X" AND (a OR b OR c) AND d
-    [20, () => and(inField('entities.name', entity, 1, 2), anyOf(themeTerm, 2, 4), themeTerm())],
-    // Regional risk: "phrase" AND regions:"R" AND severity:>=3
+    // Entity watch: entities.name:"X" AND (a OR b OR c) AND "phrase"
+    [20, () => and(subject.entities(1, 2), anyOf(themeTerm, 2, 4), phraseOrTerm())],
+    // Regional risk: "phrase" AND regions:"R" AND theme AND severity:>=3
     [
       15,
       () =>
-        and({ kind: 'term', text: draw.phrase() }, inField('regions', draw.region, 1, 2), themeTerm(), {
-          kind: 'compare',
-          field: 'severity',
-          op: '>=',
-          value: random.int(2, 4),
-        }),
-    ],
-    // Proximity: (a NEAR/5 b) AND commodities:c
-    [
-      10,
-      () =>
         and(
-          {
-            kind: 'near',
-            a: draw.word(),
-            b: random.chance(0.5) ? draw.phrase() : draw.word(),
-            distance: random.int(2, 8),
-            ordered: random.chance(0.3),
-          },
-          inField('commodities', draw.commodity, 1, 2),
-        ),
-    ],
-    // Headline watch: title:(a OR "b") AND entities.name:(X OR Y)
-    [
-      10,
-      () =>
-        and(
-          anyOf(
-            () => ({ kind: 'term', field: 'title', text: random.chance(0.5) ? draw.word() : draw.phrase() }),
-            1,
-            3,
-          ),
-          inField('entities.name', entity, 1, 3),
+          { kind: 'term', text: draw.phrase() },
+          subject.regions(1, 2),
           themeTerm(),
+          atLeast('severity', random.int(2, 4)),
         ),
     ],
-    // Topic with exclusions: (a OR b) AND (c OR d) AND NOT (e OR f) AND regions:R
+    // Proximity: (Country NEAR/4 export*) AND commodities:c
+    [
+      10,
+      () =>
+        and(
+          near(
+            draw.country(),
+            random.chance(0.5) ? prefixOf(draw.commonWord()) : draw.commonWord(),
+            random.int(2, 6),
+            random.chance(0.3),
+          ),
+          subject.commodities(1, 2),
+        ),
+    ],
+    // Headline watch: title:(Country OR …) AND (a OR b) AND "phrase"
+    [10, () => and(inField('title', draw.country, 1, 3), anyOf(themeTerm, 1, 2), phraseOrTerm())],
+    // Topic with exclusions: (a OR b) AND (c OR d) AND NOT (e OR f) AND regions:R AND topics:(…)
     [
       10,
       () =>
@@ -150,36 +154,23 @@ export function generateRules(count: number, seed = 42): BenchRule[] {
           anyOf(themeTerm, 2, 3),
           anyOf(themeTerm, 2, 3),
           { kind: 'not', item: anyOf(themeTerm, 1, 2) },
-          inField('regions', draw.region, 1, 1),
+          subject.regions(1, 1),
           inField('topics', draw.topic, 1, 2),
         ),
     ],
-    // Market mover: marketImpact.score:>=0.6 AND commodities:c AND a
+    // Market mover: marketImpact.score:>=0.6 AND commodities:c AND a AND b
     [
       5,
       () =>
         and(
-          { kind: 'compare', field: 'marketImpact.score', op: '>=', value: random.int(5, 9) / 10 },
-          inField('commodities', draw.commodity, 1, 1),
+          atLeast('marketImpact.score', random.int(5, 9) / 10),
+          subject.commodities(1, 1),
           themeTerm(),
           themeTerm(),
         ),
     ],
-    // Ordered proximity of a phrase, with an entity
-    [
-      5,
-      () =>
-        and(
-          {
-            kind: 'near',
-            a: prefixOf(draw.word()),
-            b: draw.phrase(),
-            distance: random.int(1, 4),
-            ordered: true,
-          },
-          inField('entities.name', entity, 1, 1),
-        ),
-    ],
+    // Ordered proximity: (lithium ONEAR/2 supply*) AND theme
+    [5, () => and(near(draw.commodity(), draw.commonWord(), random.int(1, 4), true), themeTerm())],
   ];
   const totalWeight = templates.reduce((sum, [weight]) => sum + weight, 0);
   const severities = ['info', 'low', 'medium', 'medium', 'high', 'high', 'critical'] as const;

@@ -248,6 +248,24 @@ export function inflectedWords(): { bases: string[]; forms: string[] } {
   return { bases: [...words], forms: [...new Set(forms.filter((form) => !words.has(form)))] };
 }
 
+/** Modifier–head pairs that read as analysts' phrases: `critical supply`, `naval drill`, … */
+const modifiers = `critical strategic export import naval border central sovereign maritime regional
+  domestic foreign nuclear rare precious base heavy advanced emerging global bilateral fiscal
+  military political industrial energy mining refining shipping freight trade market price
+  supply production capacity investment security defense technology chip battery grain oil gas`;
+const heads = `controls restrictions ban licences quota tariffs duties sanctions subsidies reserves stocks
+  supply demand shortage surplus output capacity prices rates spreads flows routes corridor
+  blockade drills patrols talks deal pact agreement summit review probe dispute crisis risk
+  shock squeeze rally selloff outlook forecast guidance policy reform strategy security`;
+
+function generatedPhrases(): string[] {
+  const phrases: string[] = [];
+  for (const modifier of modifiers.trim().split(/\s+/)) {
+    for (const head of heads.trim().split(/\s+/)) phrases.push(`${modifier} ${head}`);
+  }
+  return phrases;
+}
+
 export const vocabulary = {
   countries: list(countries),
   companies: list(companies),
@@ -255,5 +273,5 @@ export const vocabulary = {
   commodities: list(commodities),
   regions: list(regions),
   topics: list(topics),
-  phrases: list(phrases),
+  phrases: [...new Set([...list(phrases), ...generatedPhrases()])],
 };
