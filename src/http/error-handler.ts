@@ -1,0 +1,146 @@
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { type ErrorCode, isAppError } from '../errors.ts';
+
+/**
+ * One error shape for every HTTP answer that is not a success:
+ * `{"error": {"code": "TOCSIN_…", "message": "…", "details"?: {…}}}`.
+ * Clients branch on `code`; `message` is for people; `details` carries structure (the field
+ * of a bad request, the problems of an invalid rule with their line and column).
+ */
+
+export const errorBodySchema = z
+  .object({
+    error: z.object({
+      code: z.string().describe('TOCSIN_… error code'),
+      message: z.string(),
+      details: z.record(z.string(), z.unknown()).optional(),
+    }),
+  })
+  .meta({ id: 'Error' });
+
+export type ErrorBody = z.infer<typeof errorBodySchema>;
+
+/** The HTTP status of each application error code: adding a code to errors.ts forces a choice here. */
+const statusOfCode: Record<ErrorCode, number> = {
+  TOCSIN_INVALID_CONFIG: 500,
+  TOCSIN_INVALID_EVENT: 400,
+  TOCSIN_INVALID_RULE: 400,
+  TOCSIN_RULE_CONFLICT: 409,
+  TOCSIN_MESSAGE_TOO_LARGE: 413,
+  TOCSIN_NOT_FOUND: 404,
+  TOCSIN_UNAUTHORIZED: 401,
+  TOCSIN_STORE_UNAVAILABLE: 503,
+  TOCSIN_KAFKA_UNAVAILABLE: 503,
+  TOCSIN_DELIVERY_FAILED: 502,
+};
+
+/**
+ * Codes that only the HTTP layer produces: a request that is malformed or conflicts with the
+ * state of a resource, and the catch-all for a bug (whose message is never shown).
+ */
+export const httpErrorCodes = {
+  TOCSIN_INVALID_REQUEST: 400,
+  TOCSIN_CONFLICT: 409,
+  TOCSIN_INTERNAL: 500,
+} as const;
+
+export type HttpErrorCode = keyof typeof httpErrorCodes;
+
+export class HttpError extends Error {
+  readonly code: HttpErrorCode;
+  readonly statusCode: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: HttpErrorCode, message: string, details?: Record<string, unknown>) {
+    super(message);
+    this.name = 'HttpError';
+    this.code = code;
+    this.statusCode = httpErrorCodes[code];
+    this.details = details;
+  }
+}
+
+/** A 400 naming the field at fault, e.g. `invalidRequest('body.endpointId', 'no such webhook endpoint')`. */
+export function invalidRequest(field: string, message: string): HttpError {
+  return new HttpError('TOCSIN_INVALID_REQUEST', `${field}: ${message}`, { field });
+}
+
+export function errorBody(code: string, message: string, details?: Record<string, unknown>): ErrorBody {
+  return { error: { code, message, ...(details === undefined ? {} : { details }) } };
+}
+
+type ValidationIssue = {
+  instancePath: string;
+  message?: string;
+  keyword: string;
+  params: Record<string, unknown>;
+};
+
+/** `body.threshold.count`, from Fastify's part (body, querystring, params) and the issue's path. */
+function fieldOf(context: string | undefined, issue: ValidationIssue): string {
+  const part = context === 'querystring' ? 'query' : (context ?? 'body');
+  const path = issue.instancePath.split('/').filter(Boolean);
+  // An unknown key is reported on its parent; name the key itself.
+  const keys =
+    issue.keyword === 'unrecognized_keys' ? (issue.params.keys as string[] | undefined) : undefined;
+  if (keys?.[0] !== undefined) path.push(keys[0]);
+  return [part, ...path].join('.');
+}
+
+/** What to answer for an error: status and body. Exported for tests and for the WebSocket refusal. */
+export function describeError(error: unknown): { status: number; body: ErrorBody; isBug: boolean } {
+  if (isAppError(error)) {
+    return {
+      status: statusOfCode[error.code],
+      body: errorBody(error.code, error.message, error.details),
+      isBug: false,
+    };
+  }
+  if (error instanceof HttpError) {
+    return {
+      status: error.statusCode,
+      body: errorBody(error.code, error.message, error.details),
+      isBug: false,
+    };
+  }
+  if (hasZodFastifySchemaValidationErrors(error)) {
+    const context = (error as { validationContext?: string }).validationContext;
+    const issues = error.validation.map((issue) => ({
+      field: fieldOf(context, issue),
+      message: issue.message ?? issue.keyword,
+    }));
+    const message = issues.map((issue) => `${issue.field}: ${issue.message}`).join('; ');
+    return {
+      status: 400,
+      body: errorBody('TOCSIN_INVALID_REQUEST', message, { field: issues[0]!.field, issues }),
+      isBug: false,
+    };
+  }
+  if (typeof error === 'object' && error !== null && !isResponseSerializationError(error as Error)) {
+    // Fastify's own client errors: bad JSON, empty JSON body, unsupported media type, too large.
+    const { statusCode, message } = error as { statusCode?: unknown; message?: unknown };
+    if (typeof statusCode === 'number' && statusCode >= 400 && statusCode < 500) {
+      const code = statusCode === 413 ? 'TOCSIN_MESSAGE_TOO_LARGE' : 'TOCSIN_INVALID_REQUEST';
+      return { status: statusCode, body: errorBody(code, String(message)), isBug: false };
+    }
+  }
+  return { status: 500, body: errorBody('TOCSIN_INTERNAL', 'internal error'), isBug: true };
+}
+
+/** The Fastify error handler: `app.setErrorHandler(errorHandler)` before the routes are registered. */
+export function errorHandler(error: unknown, request: FastifyRequest, reply: FastifyReply) {
+  const { status, body, isBug } = describeError(error);
+  if (isBug) request.log.error({ err: error }, 'request failed');
+  else if (status >= 500) request.log.warn({ err: error }, 'request failed');
+  if (status === 401) reply.header('www-authenticate', 'Bearer');
+  if (status === 503 && isAppError(error) && error.retryable) reply.header('retry-after', '5');
+  return reply.code(status).send(body);
+}
+
+/** `app.setNotFoundHandler(notFoundHandler)`: unknown routes answer in the same shape. */
+export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
+  const path = request.url.split('?')[0];
+  return reply.code(404).send(errorBody('TOCSIN_NOT_FOUND', `no route ${request.method} ${path}`));
+}
