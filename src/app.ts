@@ -1,9 +1,8 @@
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
-import { createAlertEngine } from './alerts/alert-engine.ts';
 import type { Config } from './config.ts';
-import { streamRoutes } from './delivery/websocket/stream-routes.ts';
 import { createStreamHub } from './delivery/websocket/stream-hub.ts';
+import { streamRoutes } from './delivery/websocket/stream-routes.ts';
 import { eventRoutes } from './http/event-routes.ts';
 import { healthRoutes, type ReadinessCheck } from './http/health-routes.ts';
 import { createHttpServer } from './http/http-server.ts';
@@ -11,9 +10,11 @@ import { createMetrics } from './http/metrics.ts';
 import { createEventProcessor } from './ingest/event-processor.ts';
 import { createKafkaIngest } from './ingest/kafka-ingest.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { compileRule } from './rules/compile-rule.ts';
 import type { CompiledRule } from './rules/compiled-rule.ts';
 import { loadRules } from './rules/load-rules.ts';
 import { createRuleIndex } from './rules/rule-index.ts';
+import { createStore } from './store/create-store.ts';
 
 /**
  * Wiring. Building the app reads the rule files (an invalid one fails here, before anything
@@ -26,14 +27,27 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
 
   const rules = await loadRuleFiles(config.rulesDir, logger);
   const matcher = createRuleIndex(rules);
-  const engine = createAlertEngine();
-  const hub = createStreamHub({ logger, heartbeatMs: config.heartbeatMs });
-  const processor = createEventProcessor({ matcher, decider: engine, sink: hub, metrics });
+  const store = createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+  const hub = createStreamHub({ log: store.alerts, logger, heartbeatMs: config.heartbeatMs });
+  const processor = createEventProcessor({
+    matcher,
+    store,
+    metrics,
+    logger,
+    listeners: [{ committed: (alerts) => hub.committed(alerts) }],
+    ackQuietMs: config.ackQuietMs,
+  });
   const kafka = config.kafka
-    ? createKafkaIngest({ kafka: config.kafka, maxMessageBytes: config.maxBodyBytes, processor, metrics, logger })
+    ? createKafkaIngest({
+        kafka: config.kafka,
+        maxMessageBytes: config.maxBodyBytes,
+        processor,
+        metrics,
+        logger,
+      })
     : undefined;
 
-  const checks: ReadinessCheck[] = [];
+  const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
   if (kafka) checks.push({ name: 'kafka', check: () => kafka.check() });
 
   const http = await createHttpServer({
@@ -52,9 +66,14 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     matcher,
     metrics,
     logger,
+    store,
+    processor,
 
     async start(): Promise<void> {
-      hub.start();
+      mkdirSync(config.dataDir, { recursive: true });
+      await store.migrate();
+      await loadApiRules();
+      await hub.start();
       await http.listen({ port: config.port, host: config.host });
       await kafka?.start();
       logger.info({ url: this.url(), rules: rules.length, kafka: Boolean(kafka) }, 'Tocsin started');
@@ -71,8 +90,21 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       await kafka?.close();
       await hub.close();
       await http.close();
+      await store.close();
     },
   };
+
+  /** Rules saved through the API live in the store; file rules come first in rule order. */
+  async function loadApiRules(): Promise<void> {
+    const fileIds = new Set(rules.map((rule) => rule.id));
+    for (const stored of await store.rules.list()) {
+      if (fileIds.has(stored.id)) {
+        logger.warn({ ruleId: stored.id }, 'an API rule has the id of a file rule; the file rule wins');
+        continue;
+      }
+      matcher.upsert(compileRule(stored.document, `api:${stored.id}`));
+    }
+  }
 }
 
 export type App = Awaited<ReturnType<typeof buildApp>>;

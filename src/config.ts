@@ -40,6 +40,20 @@ const positiveInt = (fallback: number) =>
       return value;
     });
 
+const durationUnits: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+const duration = z.string().transform((text, ctx) => {
+  const match = /^\s*(\d+)\s*(s|m|h|d)\s*$/.exec(text);
+  if (!match) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected a duration such as 90s, 30m, 24h or 7d, got "${text}"`,
+    });
+    return z.NEVER;
+  }
+  return Number(match[1]) * durationUnits[match[2]!]!;
+});
+
 const brokerList = z.string().transform((text, ctx) => {
   const brokers = text
     .split(',')
@@ -94,6 +108,17 @@ const envSchema = z.object({
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TOCSIN_HEARTBEAT_MS: positiveInt(25_000),
   TOCSIN_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
+  TOCSIN_ACK_QUIET: duration.default(86_400_000),
+  TOCSIN_RETENTION_ALERTS_DAYS: positiveInt(30),
+  TOCSIN_RETENTION_LEDGER_DAYS: positiveInt(30),
+  TOCSIN_RETENTION_DELIVERY_LOG_DAYS: positiveInt(14),
+  TOCSIN_RETRY_SCHEDULE: z
+    .string()
+    .regex(
+      /^\s*\d+(ms|s|m|h|d)(\s*,\s*\d+(ms|s|m|h|d))*\s*$/,
+      'expected a comma-separated list of durations, e.g. 0s,5s,5m,30m',
+    )
+    .default('0s,5s,5m,30m,2h,5h,10h,10h'),
 });
 
 export type Config = {
@@ -120,10 +145,18 @@ export type Config = {
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   heartbeatMs: number;
   shutdownTimeoutMs: number;
+  /** An acknowledged (rule, group) re-arms after this long without a new alert. */
+  ackQuietMs: number;
+  retention: { alertsDays: number; ledgerDays: number; deliveryLogDays: number };
+  /** Delivery retry delays, e.g. `0s,5s,5m,30m,2h,5h,10h,10h` (Svix's schedule). */
+  retrySchedule: string;
 };
 
 /** Parses the environment; throws one TOCSIN_INVALID_CONFIG listing every bad variable, one per line. */
-export function loadConfig(env: Record<string, string | undefined> = process.env, cwd = process.cwd()): Config {
+export function loadConfig(
+  env: Record<string, string | undefined> = process.env,
+  cwd = process.cwd(),
+): Config {
   const result = envSchema.safeParse(env);
   if (!result.success) {
     const problems = result.error.issues.map((issue) => ({
@@ -163,5 +196,12 @@ export function loadConfig(env: Record<string, string | undefined> = process.env
     logLevel: e.LOG_LEVEL,
     heartbeatMs: e.TOCSIN_HEARTBEAT_MS,
     shutdownTimeoutMs: e.TOCSIN_SHUTDOWN_TIMEOUT_MS,
+    ackQuietMs: e.TOCSIN_ACK_QUIET,
+    retention: {
+      alertsDays: e.TOCSIN_RETENTION_ALERTS_DAYS,
+      ledgerDays: e.TOCSIN_RETENTION_LEDGER_DAYS,
+      deliveryLogDays: e.TOCSIN_RETENTION_DELIVERY_LOG_DAYS,
+    },
+    retrySchedule: e.TOCSIN_RETRY_SCHEDULE,
   };
 }

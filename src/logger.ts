@@ -20,7 +20,11 @@ export function createLogger(level: string) {
     },
     serializers: {
       req(request: { method: string; url: string; ip?: string }) {
-        return { method: request.method, url: request.url.replace(/([?&]token=)[^&]*/g, '$1[redacted]'), ip: request.ip };
+        return {
+          method: request.method,
+          url: request.url.replace(/([?&]token=)[^&]*/g, '$1[redacted]'),
+          ip: request.ip,
+        };
       },
     },
   });

@@ -58,6 +58,8 @@ function indent(text: string): string {
 }
 
 main().catch((error: unknown) => {
-  process.stderr.write(`Tocsin failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`);
+  process.stderr.write(
+    `Tocsin failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
+  );
   process.exit(1);
 });

@@ -5,7 +5,10 @@ import { renderSchemas } from '../src/schemas.ts';
 import { repoRoot } from './support/test-app.ts';
 
 describe('schemas/', () => {
-  it.each(Object.entries(renderSchemas()))('%s matches the zod schema (run `npm run schemas` when this fails)', (file, text) => {
-    expect(readFileSync(join(repoRoot, 'schemas', file), 'utf8')).toBe(text);
-  });
+  it.each(Object.entries(renderSchemas()))(
+    '%s matches the zod schema (run `npm run schemas` when this fails)',
+    (file, text) => {
+      expect(readFileSync(join(repoRoot, 'schemas', file), 'utf8')).toBe(text);
+    },
+  );
 });

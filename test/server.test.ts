@@ -9,7 +9,11 @@ import { repoRoot } from './support/test-app.ts';
 type Run = { child: ChildProcess; stdout: () => string; stderr: () => string; exit: Promise<number | null> };
 
 function run(command: string, args: string[], env: Record<string, string>): Run {
-  const child = spawn(command, args, { cwd: repoRoot, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(command, args, {
+    cwd: repoRoot,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let stdout = '';
   let stderr = '';
   child.stdout!.on('data', (chunk) => {
@@ -68,7 +72,9 @@ describe('the service process', () => {
       await waitForHealth(`http://127.0.0.1:${port}`, 15_000);
     } catch (error) {
       service.child.kill('SIGKILL');
-      throw new Error(`${(error as Error).message}\nstdout: ${service.stdout()}\nstderr: ${service.stderr()}`);
+      throw new Error(
+        `${(error as Error).message}\nstdout: ${service.stdout()}\nstderr: ${service.stderr()}`,
+      );
     }
     service.child.kill('SIGTERM');
     expect(await service.exit).toBe(0);
@@ -79,18 +85,25 @@ describe('the service process', () => {
     [{ KAFKA_BROKERS: ':::' }, /KAFKA_BROKERS: expected a comma-separated list of host:port/],
     [{ KAFKA_START_FROM: 'yesterday' }, /KAFKA_START_FROM: /],
     [{ TOCSIN_MAX_BODY: 'huge' }, /TOCSIN_MAX_BODY: expected a size/],
-  ])('refuses invalid configuration %j, naming the variable, before listening', async (env, message) => {
-    const service = run(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      TOCSIN_DATA_DIR: join(tempDir(), 'data'),
-      ...env,
-    });
-    expect(await service.exit).not.toBe(0);
-    expect(service.stderr()).toMatch(message);
-    expect(service.stdout()).not.toMatch(/Tocsin started/);
-  }, 20_000);
+  ])(
+    'refuses invalid configuration %j, naming the variable, before listening',
+    async (env, message) => {
+      const service = run(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+        TOCSIN_DATA_DIR: join(tempDir(), 'data'),
+        ...env,
+      });
+      expect(await service.exit).not.toBe(0);
+      expect(service.stderr()).toMatch(message);
+      expect(service.stdout()).not.toMatch(/Tocsin started/);
+    },
+    20_000,
+  );
 
   it('lists every bad variable, one per line', async () => {
-    const service = run(process.execPath, ['--import', 'tsx', 'src/server.ts'], { PORT: 'abc', KAFKA_BROKERS: ':::' });
+    const service = run(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      PORT: 'abc',
+      KAFKA_BROKERS: ':::',
+    });
     expect(await service.exit).not.toBe(0);
     expect(service.stderr()).toMatch(/^ {2}PORT: .*\n {2}KAFKA_BROKERS: /m);
   }, 20_000);

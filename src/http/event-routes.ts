@@ -1,8 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { isAppError } from '../errors.ts';
-import type { IntelEvent } from '../ingest/event-schema.ts';
 import type { EventProcessor } from '../ingest/event-processor.ts';
+import type { IntelEvent } from '../ingest/event-schema.ts';
 import { validateEvent } from '../ingest/parse-event.ts';
 import type { Metrics } from './metrics.ts';
 
@@ -21,7 +21,11 @@ type Rejection = { line: number; reason: string };
  * `application/x-ndjson`. Bodies are read as text so that each line is judged on its own:
  * a bad line is reported and never loses the good ones.
  */
-export function eventRoutes(deps: { processor: EventProcessor; metrics: Metrics; maxBodyBytes: number }): FastifyPluginAsyncZod {
+export function eventRoutes(deps: {
+  processor: EventProcessor;
+  metrics: Metrics;
+  maxBodyBytes: number;
+}): FastifyPluginAsyncZod {
   return async (app) => {
     app.removeContentTypeParser('application/json');
     app.addContentTypeParser(
@@ -53,7 +57,9 @@ export function eventRoutes(deps: { processor: EventProcessor; metrics: Metrics;
           deps.metrics.eventsRejected.inc({ source: 'http', reason });
         }
         if (events.length > 0) await deps.processor.process(events, 'http');
-        return reply.code(events.length > 0 ? 202 : 400).send({ accepted: events.map((event) => event.id), rejected });
+        return reply
+          .code(events.length > 0 ? 202 : 400)
+          .send({ accepted: events.map((event) => event.id), rejected });
       },
     );
   };
@@ -72,19 +78,20 @@ function readNdjson(text: string) {
   const events: IntelEvent[] = [];
   const rejected: Rejection[] = [];
   const lines = text.split('\n');
-  lines.forEach((raw, index) => {
+  for (const [index, raw] of lines.entries()) {
     const line = raw.trim();
-    if (line === '') return;
+    if (line === '') continue;
     let value: unknown;
     try {
       value = JSON.parse(line);
     } catch (error) {
       rejected.push({ line: index + 1, reason: `not JSON: ${(error as Error).message}` });
-      return;
+      continue;
     }
     judge(value, index + 1, events, rejected);
-  });
-  if (events.length === 0 && rejected.length === 0) rejected.push({ line: 1, reason: 'the body holds no event' });
+  }
+  if (events.length === 0 && rejected.length === 0)
+    rejected.push({ line: 1, reason: 'the body holds no event' });
   return { events, rejected };
 }
 
@@ -98,7 +105,10 @@ function readJson(text: string) {
     rejected.push({ line: 1, reason: `not JSON: ${(error as Error).message}` });
     return { events, rejected };
   }
-  if (Array.isArray(value)) value.forEach((item, index) => judge(item, index + 1, events, rejected));
-  else judge(value, 1, events, rejected);
+  if (Array.isArray(value)) {
+    for (const [index, item] of value.entries()) judge(item, index + 1, events, rejected);
+  } else {
+    judge(value, 1, events, rejected);
+  }
   return { events, rejected };
 }

@@ -22,7 +22,6 @@ export async function createHttpServer(deps: {
   const app = Fastify({
     loggerInstance: deps.logger,
     bodyLimit: deps.maxBodyBytes,
-    disableRequestLogging: true,
     forceCloseConnections: true,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
@@ -34,7 +33,8 @@ export async function createHttpServer(deps: {
       info: {
         title: 'Tocsin',
         version: '0.1.0',
-        description: 'Real-time alerting on intelligence events: ingest, rules, alerts over WebSocket, webhooks and email.',
+        description:
+          'Real-time alerting on intelligence events: ingest, rules, alerts over WebSocket, webhooks and email.',
       },
     },
     transform: jsonSchemaTransform,

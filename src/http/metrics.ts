@@ -35,8 +35,8 @@ export function createMetrics() {
     }),
     alertsEmitted: new Counter({
       name: 'tocsin_alerts_emitted_total',
-      help: 'Alerts fired, by severity and outcome (delivered, suppressed)',
-      labelNames: ['severity', 'outcome'] as const,
+      help: 'Alerts stored, by severity and status (active, suppressed, silenced)',
+      labelNames: ['severity', 'status'] as const,
       registers: [registry],
     }),
     processingSeconds: new Histogram({

@@ -1,55 +1,168 @@
 import type { Alert } from '../alerts/alert.ts';
+import { type AlertEngine, type AlertEngineState, createAlertEngine } from '../alerts/alert-engine.ts';
+import { disposeAlert, subscriptionWants } from '../alerts/alert-routing.ts';
 import type { Metrics } from '../http/metrics.ts';
+import type { Logger } from '../logger.ts';
 import type { RuleMatcher } from '../rules/compiled-rule.ts';
+import type {
+  AckChange,
+  AlertInput,
+  DeliveryJobInput,
+  DigestEntryInput,
+  PipelineState,
+  Store,
+  StoredAlert,
+} from '../store/store.ts';
 import type { IntelEvent } from './event-schema.ts';
 
-/** The next stage: whatever takes the alerts an event batch caused (the log, the hub, the outbox). */
-export type AlertSink = { accept(alerts: Alert[]): Promise<void> };
-
-/** The stateful part of alerting: dedup, thresholds, throttles (src/alerts). */
-export type AlertDecider = {
-  process(event: IntelEvent, matches: ReturnType<RuleMatcher['match']>): Alert[];
-};
+/** What learns of committed alerts: the WebSocket hub (reads the log), the outbox (sends jobs). */
+export type CommitListener = { committed(alerts: StoredAlert[], jobsCreated: number): void };
 
 export type EventSource = 'http' | 'kafka';
 
 /**
- * Runs validated events through the matcher and the alert engine, then hands the alerts to
- * the sink. Batches are processed one at a time, in arrival order: the alert engine's state
- * (windows, throttles, the dedup ledger) must see events in one order, whichever source they
- * come from. The returned promise settles once the sink has accepted the alerts, so a caller
- * can acknowledge (HTTP 202) or commit (Kafka offsets) only after that.
+ * Ingest → rules → alerts → store, for one batch at a time.
+ *
+ * Invariants:
+ * - Batches run one after another in arrival order, whatever their source: the alert engine's
+ *   state (dedup ledger, windows, throttles) must see one order of events.
+ * - Everything a batch causes — alerts, engine state changes, acknowledgement holds, delivery
+ *   jobs, digest entries — is stored in ONE transaction; `process` resolves only after it
+ *   committed, so HTTP answers 202 and Kafka commits offsets only after that.
+ * - If the commit fails, the in-memory engine has run ahead of the store: it is rebuilt from
+ *   the store before the next batch, so a retry of the same events is judged as new again.
  */
 export function createEventProcessor(deps: {
   matcher: RuleMatcher;
-  decider: AlertDecider;
-  sink: AlertSink;
+  store: Store;
   metrics: Metrics;
+  logger: Logger;
+  listeners: CommitListener[];
+  /** How long an acknowledged group must be quiet before it re-arms. */
+  ackQuietMs: number;
+  now?: () => Date;
 }) {
+  const now = deps.now ?? (() => new Date());
+  let engine: AlertEngine | undefined;
+  /** Rules forgotten while no engine was in memory: applied right after the next restore. */
+  const forgottenBeforeRestore: string[] = [];
   let queue: Promise<unknown> = Promise.resolve();
 
-  async function run(events: IntelEvent[], source: EventSource, receivedAt: number): Promise<Alert[]> {
+  async function restoreEngine(): Promise<AlertEngine> {
+    const restored = createAlertEngine(engineStateOf(await deps.store.pipeline.loadState()));
+    for (const ruleId of forgottenBeforeRestore.splice(0)) restored.forgetRule(ruleId);
+    return restored;
+  }
+
+  async function run(events: IntelEvent[], source: EventSource, receivedAt: number): Promise<StoredAlert[]> {
+    engine ??= await restoreEngine();
     const alerts: Alert[] = [];
-    for (const event of events) {
-      alerts.push(...deps.decider.process(event, deps.matcher.match(event)));
-    }
-    await deps.sink.accept(alerts);
-    deps.metrics.eventsProcessed.inc({ source }, events.length);
+    for (const event of events) alerts.push(...engine.process(event, deps.matcher.match(event)));
+    const changes = engine.takeChanges();
+
+    const at = now();
+    const [silences, subscriptions] = alerts.some((alert) => !alert.suppressed)
+      ? await Promise.all([deps.store.silences.active(at), deps.store.subscriptions.list()])
+      : [[], []];
+    const inputs: AlertInput[] = [];
+    const jobs: DeliveryJobInput[] = [];
+    const digestEntries: DigestEntryInput[] = [];
+    const acks: AckChange[] = [];
+    const holds = new Map<string, number | null>();
     for (const alert of alerts) {
-      deps.metrics.alertsEmitted.inc({ severity: alert.severity, outcome: alert.suppressed ? 'suppressed' : 'delivered' });
+      const holdKey = `${alert.ruleId}\u0000${alert.group ?? ''}`;
+      let lastAlertAt = holds.get(holdKey);
+      if (lastAlertAt === undefined && !alert.suppressed) {
+        const ack = await deps.store.alerts.ackState(alert.ruleId, alert.group);
+        lastAlertAt = ack ? Date.parse(ack.lastAlertAt) : null;
+      }
+      const disposition = disposeAlert(alert, {
+        silences,
+        hold: typeof lastAlertAt === 'number' ? { lastAlertAt } : undefined,
+        now: at.getTime(),
+        quietMs: deps.ackQuietMs,
+      });
+      if (typeof lastAlertAt === 'number' && !alert.suppressed && disposition.status !== 'silenced') {
+        // A held group's quiet period restarts with every alert; a quiet one re-arms.
+        const held = disposition.status === 'suppressed';
+        holds.set(holdKey, held ? at.getTime() : null);
+        acks.push({ ruleId: alert.ruleId, group: alert.group, lastAlertAt: held ? at.toISOString() : null });
+      }
+      inputs.push({ ...alert, status: disposition.status, receivedAt: at.toISOString() });
+      if (disposition.status !== 'active') continue;
+      for (const subscription of subscriptions) {
+        if (!subscriptionWants(subscription, alert)) continue;
+        if (subscription.mode === 'immediate') {
+          jobs.push({
+            alertId: alert.id,
+            subscriptionId: subscription.id,
+            channel: subscription.channel,
+            endpointId: subscription.endpointId,
+          });
+        } else {
+          digestEntries.push({
+            subscriptionId: subscription.id,
+            alertId: alert.id,
+            receivedAt: at.toISOString(),
+          });
+        }
+      }
     }
+
+    let result: Awaited<ReturnType<Store['pipeline']['commit']>>;
+    try {
+      result = await deps.store.pipeline.commit({
+        forgottenRules: changes.forgotten,
+        alerts: inputs,
+        ledger: changes.ledger,
+        groupStates: changes.groups,
+        jobs,
+        digestEntries,
+        acks,
+      });
+    } catch (error) {
+      engine = undefined;
+      throw error;
+    }
+
+    deps.metrics.eventsProcessed.inc({ source }, events.length);
+    for (const input of inputs)
+      deps.metrics.alertsEmitted.inc({ severity: input.severity, status: input.status });
     deps.metrics.processingSeconds.observe((performance.now() - receivedAt) / 1000);
-    return alerts;
+    for (const listener of deps.listeners) listener.committed(result.alerts, result.jobsCreated);
+    return result.alerts;
   }
 
   return {
-    process(events: IntelEvent[], source: EventSource): Promise<Alert[]> {
+    /** Evaluates and stores a batch; resolves with the alerts it newly stored, once committed. */
+    process(events: IntelEvent[], source: EventSource): Promise<StoredAlert[]> {
       const receivedAt = performance.now();
       const result = queue.then(() => run(events, source, receivedAt));
       queue = result.catch(() => undefined);
       return result;
     },
+
+    /** A rule was removed or redefined: its ledger and groups are dropped with the next commit. */
+    forgetRule(ruleId: string): void {
+      queue = queue.then(() => {
+        if (engine) engine.forgetRule(ruleId);
+        else forgottenBeforeRestore.push(ruleId);
+      });
+    },
   };
 }
 
 export type EventProcessor = ReturnType<typeof createEventProcessor>;
+
+function engineStateOf(state: PipelineState): AlertEngineState {
+  const result: AlertEngineState = { version: 1, ledger: {}, groups: {} };
+  for (const entry of state.ledger) {
+    result.ledger[entry.ruleId] ??= {};
+    result.ledger[entry.ruleId]![entry.eventId] = entry.eventTime;
+  }
+  for (const entry of state.groupStates) {
+    result.groups[entry.ruleId] ??= {};
+    result.groups[entry.ruleId]![entry.group] = entry.state as AlertEngineState['groups'][string][string];
+  }
+  return result;
+}

@@ -1,10 +1,18 @@
-import { type Admin, type Consumer, type EachBatchPayload, Kafka, type KafkaMessage, logLevel, type Producer } from 'kafkajs';
+import {
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  Kafka,
+  type KafkaMessage,
+  logLevel,
+  type Producer,
+} from 'kafkajs';
 import type { Config } from '../config.ts';
 import { isAppError } from '../errors.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Logger } from '../logger.ts';
-import type { IntelEvent } from './event-schema.ts';
 import type { EventProcessor } from './event-processor.ts';
+import type { IntelEvent } from './event-schema.ts';
 import { registerKafkaCodecs } from './kafka-codecs.ts';
 import { parseEvent } from './parse-event.ts';
 
@@ -47,7 +55,12 @@ export function createKafkaIngest(deps: {
   let producer: Producer | undefined;
   let admin: Admin | undefined;
 
-  async function deadLetter(message: KafkaMessage, origin: { topic: string; partition: number }, reason: RejectReason, detail: string) {
+  async function deadLetter(
+    message: KafkaMessage,
+    origin: { topic: string; partition: number },
+    reason: RejectReason,
+    detail: string,
+  ) {
     await producer!.send({
       topic: deps.kafka.dlqTopic,
       messages: [
@@ -69,7 +82,13 @@ export function createKafkaIngest(deps: {
     log.warn({ ...origin, offset: message.offset, reason, detail }, 'message dead-lettered');
   }
 
-  async function eachBatch({ batch, resolveOffset, heartbeat, isRunning, isStale }: EachBatchPayload): Promise<void> {
+  async function eachBatch({
+    batch,
+    resolveOffset,
+    heartbeat,
+    isRunning,
+    isStale,
+  }: EachBatchPayload): Promise<void> {
     const origin = { topic: batch.topic, partition: batch.partition };
     let pending: { event: IntelEvent; offset: string }[] = [];
 
@@ -111,7 +130,10 @@ export function createKafkaIngest(deps: {
         maxBytes: Math.max(10 * 1024 * 1024, deps.maxMessageBytes * 2),
       });
       await Promise.all([producer.connect(), admin.connect(), consumer.connect()]);
-      await consumer.subscribe({ topic: deps.kafka.topic, fromBeginning: deps.kafka.startFrom === 'earliest' });
+      await consumer.subscribe({
+        topic: deps.kafka.topic,
+        fromBeginning: deps.kafka.startFrom === 'earliest',
+      });
       await consumer.run({ eachBatchAutoResolve: false, autoCommit: true, eachBatch });
       log.info({ topic: deps.kafka.topic, groupId: deps.kafka.groupId }, 'consuming');
     },
@@ -139,12 +161,18 @@ function judge(
 ): { event: IntelEvent } | { reason: RejectReason; detail: string } {
   if (value === null) return { reason: 'invalid_event', detail: 'the message has no value' };
   if (value.length > maxBytes) {
-    return { reason: 'too_large', detail: `the message is ${value.length} bytes, over TOCSIN_MAX_BODY (${maxBytes})` };
+    return {
+      reason: 'too_large',
+      detail: `the message is ${value.length} bytes, over TOCSIN_MAX_BODY (${maxBytes})`,
+    };
   }
   try {
     return { event: parseEvent(value.toString('utf8')) };
   } catch (error) {
     if (!isAppError(error, 'TOCSIN_INVALID_EVENT')) throw error;
-    return { reason: error.message.startsWith('not JSON') ? 'not_json' : 'invalid_event', detail: error.message };
+    return {
+      reason: error.message.startsWith('not JSON') ? 'not_json' : 'invalid_event',
+      detail: error.message,
+    };
   }
 }

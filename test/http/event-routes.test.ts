@@ -57,7 +57,10 @@ describe('POST /v1/events (no Kafka)', () => {
       body,
     });
     expect(response.status).toBe(202);
-    const result = (await response.json()) as { accepted: string[]; rejected: { line: number; reason: string }[] };
+    const result = (await response.json()) as {
+      accepted: string[];
+      rejected: { line: number; reason: string }[];
+    };
     expect(result.accepted).toEqual(['ndjson-1', 'ndjson-3']);
     expect(result.rejected.map((rejection) => rejection.line)).toEqual([2, 3, 5]);
     expect(result.rejected[0]!.reason).toMatch(/^not JSON/);
@@ -72,14 +75,17 @@ describe('POST /v1/events (no Kafka)', () => {
       body: JSON.stringify({ id: 'x', title: 'no date' }),
     });
     expect(response.status).toBe(400);
-    expect(await response.json()).toEqual({ accepted: [], rejected: [{ line: 1, reason: expect.stringMatching(/^publishedAt: /) }] });
+    expect(await response.json()).toEqual({
+      accepted: [],
+      rejected: [{ line: 1, reason: expect.stringMatching(/^publishedAt: /) }],
+    });
   });
 
   it('counts received and rejected events in /metrics', async () => {
     const metrics = await (await fetch(`${service.url}/metrics`)).text();
     expect(metrics).toMatch(/tocsin_events_received_total\{source="http"\} [1-9]/);
     expect(metrics).toMatch(/tocsin_events_rejected_total\{source="http",reason="not_json"\} 1/);
-    expect(metrics).toMatch(/tocsin_alerts_emitted_total\{severity="high",outcome="delivered"\} [1-9]/);
+    expect(metrics).toMatch(/tocsin_alerts_emitted_total\{severity="high",status="active"\} [1-9]/);
     expect(metrics).toMatch(/process_cpu_user_seconds_total/);
   });
 
@@ -87,8 +93,13 @@ describe('POST /v1/events (no Kafka)', () => {
     expect((await fetch(`${service.url}/healthz`)).status).toBe(200);
     const ready = await fetch(`${service.url}/readyz`);
     expect(ready.status).toBe(200);
-    const docs = (await (await fetch(`${service.url}/docs`)).json()) as { openapi: string; paths: Record<string, unknown> };
+    const docs = (await (await fetch(`${service.url}/docs`)).json()) as {
+      openapi: string;
+      paths: Record<string, unknown>;
+    };
     expect(docs.openapi).toMatch(/^3\./);
-    expect(Object.keys(docs.paths)).toEqual(expect.arrayContaining(['/healthz', '/readyz', '/metrics', '/v1/events', '/v1/stream']));
+    expect(Object.keys(docs.paths)).toEqual(
+      expect.arrayContaining(['/healthz', '/readyz', '/metrics', '/v1/events']),
+    );
   });
 });

@@ -46,7 +46,11 @@ export async function openStream(url: string, options: { headers?: Record<string
         const timer = setTimeout(() => {
           const index = waiters.findIndex((waiter) => waiter.resolve === done);
           if (index >= 0) waiters.splice(index, 1);
-          reject(new Error(`no matching message within ${timeoutMs} ms; got ${JSON.stringify(messages).slice(0, 500)}`));
+          reject(
+            new Error(
+              `no matching message within ${timeoutMs} ms; got ${JSON.stringify(messages).slice(0, 500)}`,
+            ),
+          );
         }, timeoutMs);
         const done = (message: Message) => {
           clearTimeout(timer);
