@@ -6,7 +6,7 @@ import { streamRoutes } from './delivery/websocket/stream-routes.ts';
 import { eventRoutes } from './http/event-routes.ts';
 import { healthRoutes, type ReadinessCheck } from './http/health-routes.ts';
 import { createHttpServer } from './http/http-server.ts';
-import { createMetrics } from './http/metrics.ts';
+import { createMetrics, registerDeliveryGauge } from './http/metrics.ts';
 import { createEventProcessor } from './ingest/event-processor.ts';
 import { createKafkaIngest } from './ingest/kafka-ingest.ts';
 import { createLogger, type Logger } from './logger.ts';
@@ -14,7 +14,12 @@ import { compileRule } from './rules/compile-rule.ts';
 import type { CompiledRule } from './rules/compiled-rule.ts';
 import { loadRules } from './rules/load-rules.ts';
 import { createRuleIndex } from './rules/rule-index.ts';
+import type { DeliveryChannel } from './delivery/outbox/channel.ts';
+import { createOutboxDispatcher } from './delivery/outbox/outbox-dispatcher.ts';
+import { createOutboxMetrics } from './delivery/outbox/outbox-metrics.ts';
+import { parseRetrySchedule } from './delivery/outbox/retry-schedule.ts';
 import { createStore } from './store/create-store.ts';
+import { createRetentionJob } from './store/retention-job.ts';
 
 /**
  * Wiring. Building the app reads the rule files (an invalid one fails here, before anything
@@ -29,12 +34,33 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
   const matcher = createRuleIndex(rules);
   const store = createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
   const hub = createStreamHub({ log: store.alerts, logger, heartbeatMs: config.heartbeatMs });
+  // The email and webhook channels plug in here; until one is registered, its jobs stay pending.
+  const channels: DeliveryChannel[] = [];
+  const outbox =
+    channels.length > 0
+      ? createOutboxDispatcher({
+          store,
+          channels,
+          logger,
+          metrics: createOutboxMetrics(metrics.registry),
+          schedule: parseRetrySchedule(config.retrySchedule),
+        })
+      : undefined;
+  registerDeliveryGauge(metrics, () => store.deliveries.countByStatus());
+  const retention = createRetentionJob({ store, retention: config.retention, logger });
   const processor = createEventProcessor({
     matcher,
     store,
     metrics,
     logger,
-    listeners: [{ committed: (alerts) => hub.committed(alerts) }],
+    listeners: [
+      {
+        committed: (alerts, jobsCreated) => {
+          hub.committed(alerts);
+          if (jobsCreated > 0) outbox?.wake();
+        },
+      },
+    ],
     ackQuietMs: config.ackQuietMs,
   });
   const kafka = config.kafka
@@ -74,6 +100,8 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       await store.migrate();
       await loadApiRules();
       await hub.start();
+      outbox?.start();
+      retention.start();
       await http.listen({ port: config.port, host: config.host });
       await kafka?.start();
       logger.info({ url: this.url(), rules: rules.length, kafka: Boolean(kafka) }, 'Tocsin started');
@@ -88,6 +116,8 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
 
     async close(): Promise<void> {
       await kafka?.close();
+      await outbox?.close();
+      await retention.close();
       await hub.close();
       await http.close();
       await store.close();

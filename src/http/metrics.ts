@@ -1,4 +1,4 @@
-import { Counter, collectDefaultMetrics, Histogram, Registry } from 'prom-client';
+import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom-client';
 
 /**
  * One registry per app instance (tests start several apps in one process, so nothing
@@ -39,9 +39,15 @@ export function createMetrics() {
       labelNames: ['severity', 'status'] as const,
       registers: [registry],
     }),
+    consumerLag: new Gauge({
+      name: 'tocsin_kafka_consumer_lag',
+      help: 'Messages between the last offset processed and the end of the partition, after each batch',
+      labelNames: ['topic', 'partition'] as const,
+      registers: [registry],
+    }),
     processingSeconds: new Histogram({
       name: 'tocsin_event_processing_seconds',
-      help: 'Time from an event being received to its alerts being handed on',
+      help: 'Time from an event batch being received to its alerts being stored (end-to-end latency)',
       buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers: [registry],
     }),
@@ -49,3 +55,20 @@ export function createMetrics() {
 }
 
 export type Metrics = ReturnType<typeof createMetrics>;
+
+/** Delivery jobs by status, read from the store at each scrape. */
+export function registerDeliveryGauge(metrics: Metrics, countByStatus: () => Promise<Record<string, number>>): void {
+  new Gauge({
+    name: 'tocsin_delivery_jobs',
+    help: 'Delivery jobs in the outbox, by status',
+    labelNames: ['status'] as const,
+    registers: [metrics.registry],
+    async collect() {
+      try {
+        for (const [status, count] of Object.entries(await countByStatus())) this.set({ status }, count);
+      } catch {
+        // The store is unreachable: /readyz says so; the scrape still returns every other metric.
+      }
+    },
+  });
+}

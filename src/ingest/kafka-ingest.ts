@@ -118,6 +118,7 @@ export function createKafkaIngest(deps: {
       resolveOffset(message.offset);
     }
     await flush();
+    deps.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
   }
 
   return {
