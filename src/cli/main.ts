@@ -1,0 +1,68 @@
+import { type CliIo, type Command, exitCodes, UsageError } from './command.ts';
+import { matchCommand } from './match-command.ts';
+import { validateCommand } from './validate-command.ts';
+
+/**
+ * `tocsin <command> [options]`. Add a subcommand by adding it to this table; each command
+ * parses its own options with `node:util` `parseArgs` and resolves to its exit status.
+ */
+export const commands: Record<string, Command> = {
+  match: matchCommand,
+  validate: validateCommand,
+};
+
+export function usageText(): string {
+  const width = Math.max(...Object.keys(commands).map((name) => name.length));
+  const lines = Object.entries(commands).map(
+    ([name, command]) => `  ${name.padEnd(width)}  ${command.summary}`,
+  );
+  return [
+    'Usage: tocsin <command> [options]',
+    '',
+    'Commands:',
+    ...lines,
+    '',
+    'Run `tocsin <command> --help` for its options.',
+    '',
+  ].join('\n');
+}
+
+/** Runs one command line; never throws for a bad command line, resolves to the exit status. */
+export async function runCli(argv: string[], io: CliIo): Promise<number> {
+  const [name, ...args] = argv;
+  if (name === '--help' || name === '-h' || name === 'help') {
+    io.stdout.write(usageText());
+    return exitCodes.ok;
+  }
+  const command = name === undefined ? undefined : commands[name];
+  if (!command) {
+    if (name !== undefined) io.stderr.write(`tocsin: unknown command "${name}"\n`);
+    io.stderr.write(usageText());
+    return exitCodes.usage;
+  }
+  if (args.includes('--help') || args.includes('-h')) {
+    io.stdout.write(command.usage);
+    return exitCodes.ok;
+  }
+  try {
+    return await command.run(args, io);
+  } catch (error) {
+    if (!(error instanceof UsageError)) throw error;
+    io.stderr.write(`tocsin ${name}: ${error.message}\n${command.usage}`);
+    return exitCodes.usage;
+  }
+}
+
+/** The `tocsin` bin: process streams, exit status, and a quiet exit when stdout's reader goes away. */
+export async function main(argv = process.argv.slice(2)): Promise<void> {
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    // `tocsin match … | head`: the reader closed the pipe; what it did not read nobody wants.
+    if (error.code === 'EPIPE') process.exit(process.exitCode ?? exitCodes.ok);
+    throw error;
+  });
+  process.exitCode = await runCli(argv, {
+    stdin: process.stdin,
+    stdout: process.stdout,
+    stderr: process.stderr,
+  });
+}

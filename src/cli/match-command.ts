@@ -1,0 +1,160 @@
+import { once } from 'node:events';
+import { createReadStream, fstatSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { parseArgs } from 'node:util';
+import type { Alert } from '../alerts/alert.ts';
+import { createAlertEngine } from '../alerts/alert-engine.ts';
+import { isAppError } from '../errors.ts';
+import { parseEvent } from '../ingest/parse-event.ts';
+import { loadRules } from '../rules/load-rules.ts';
+import { createRuleIndex } from '../rules/rule-index.ts';
+import { type CliIo, type Command, exitCodes, UsageError } from './command.ts';
+import { createProgress } from './progress.ts';
+import { reportRuleErrors } from './rule-errors.ts';
+
+/**
+ * `tocsin match`: offline evaluation of rules over a JSON Lines file of events, through the same
+ * matcher and alert engine as the service (shared/spec/contracts.md, `tocsin match`).
+ *
+ * Memory: events are read line by line and forgotten once matched; what stays is the alert
+ * engine's dedup ledger and threshold/throttle state, plus at most one output chunk.
+ */
+const usage = `Usage: tocsin match --rules <file-or-dir> --events <file.jsonl | -> [--include-suppressed]
+
+  --rules <path>          a rule file, or a directory of *.yaml, *.yml, *.json rule files
+  --events <path | ->     events as JSON Lines; - reads standard input
+  --include-suppressed    also print alerts a throttle suppressed, with "suppressed": true
+
+Prints one JSON object per alert on stdout, in firing order. Bad event lines are reported on
+stderr as <file>:<line>: <reason> and skipped. Exit status: 0 every line was a valid event,
+1 some lines were rejected, 2 a usage error or an invalid rule (nothing is evaluated).
+`;
+
+const options = {
+  rules: { type: 'string' },
+  events: { type: 'string' },
+  'include-suppressed': { type: 'boolean', default: false },
+} as const;
+
+/** Bytes of alert output gathered before one write to stdout. */
+const outputChunk = 1 << 16;
+/** Lines between two progress updates. */
+const progressEvery = 256;
+
+export const matchCommand: Command = {
+  summary: 'evaluate rules over a JSON Lines file of events and print the alerts',
+  usage,
+  async run(args: string[], io: CliIo): Promise<number> {
+    const { rulesPath, eventsPath, includeSuppressed } = parseOptions(args);
+    // Check the events input before the rules are compiled: a typo in a path fails fast.
+    const size = await sizeOfEvents(eventsPath);
+
+    let rules: Awaited<ReturnType<typeof loadRules>>;
+    try {
+      rules = await loadRules(rulesPath);
+    } catch (error) {
+      return reportRuleErrors(error, rulesPath, io);
+    }
+    const matcher = createRuleIndex(rules);
+    const engine = createAlertEngine(undefined, { trackChanges: false });
+
+    const name = eventsPath === '-' ? '-' : eventsPath;
+    const input: Readable = eventsPath === '-' ? io.stdin : createReadStream(eventsPath);
+    const progress = createProgress(io.stderr, size);
+    let bytes = 0;
+    if (io.stderr.isTTY) input.on('data', (chunk: Buffer | string) => (bytes += chunk.length));
+
+    let lineNumber = 0;
+    let events = 0;
+    let alerts = 0;
+    let rejected = 0;
+    let output = '';
+    try {
+      for await (const raw of createInterface({ input, crlfDelay: Number.POSITIVE_INFINITY })) {
+        lineNumber += 1;
+        const line = lineNumber === 1 && raw.startsWith('\uFEFF') ? raw.slice(1) : raw;
+        if (line.trim() === '') continue;
+        let event: ReturnType<typeof parseEvent>;
+        try {
+          event = parseEvent(line);
+        } catch (error) {
+          if (!isAppError(error, 'TOCSIN_INVALID_EVENT')) throw error;
+          rejected += 1;
+          progress.log(`${name}:${lineNumber}: ${error.message}`);
+          continue;
+        }
+        events += 1;
+        for (const alert of engine.process(event, matcher.match(event))) {
+          if (alert.suppressed && !includeSuppressed) continue;
+          alerts += 1;
+          output += `${alertLine(alert)}\n`;
+        }
+        if (output.length >= outputChunk) {
+          const flushed = io.stdout.write(output);
+          output = '';
+          if (!flushed) await once(io.stdout, 'drain');
+        }
+        if (lineNumber % progressEvery === 0) progress.update({ bytes, events, alerts });
+      }
+      if (output) io.stdout.write(output);
+    } finally {
+      progress.stop();
+    }
+    return rejected > 0 ? exitCodes.rejectedInput : exitCodes.ok;
+  },
+};
+
+function parseOptions(args: string[]) {
+  let values: { rules?: string; events?: string; 'include-suppressed'?: boolean };
+  try {
+    ({ values } = parseArgs({ args, options, strict: true, allowPositionals: false }));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+  if (!values.rules) throw new UsageError('--rules <file-or-dir> is required');
+  if (!values.events) throw new UsageError('--events <file.jsonl | -> is required');
+  return {
+    rulesPath: values.rules,
+    eventsPath: values.events,
+    includeSuppressed: values['include-suppressed'] ?? false,
+  };
+}
+
+/** The size in bytes of the events input when known (a file, or stdin redirected from one). */
+async function sizeOfEvents(path: string): Promise<number | undefined> {
+  if (path === '-') {
+    try {
+      const stats = fstatSync(0);
+      return stats.isFile() ? stats.size : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+  let stats: Awaited<ReturnType<typeof stat>>;
+  try {
+    stats = await stat(path);
+  } catch (error) {
+    throw new UsageError(
+      `cannot read --events ${path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    );
+  }
+  if (!stats.isFile()) throw new UsageError(`--events ${path} is not a file`);
+  return stats.size;
+}
+
+/** The contract's four fields first, then what helps a reader; `suppressed` only when true. */
+function alertLine(alert: Alert): string {
+  return JSON.stringify({
+    ruleId: alert.ruleId,
+    eventIds: alert.eventIds,
+    severity: alert.severity,
+    matches: alert.matches,
+    ruleName: alert.ruleName,
+    group: alert.group,
+    eventTime: alert.eventTime,
+    id: alert.id,
+    ...(alert.suppressed ? { suppressed: true } : {}),
+  });
+}
