@@ -270,13 +270,15 @@ export function parseQueryWithStats(text: string): QueryParseResult {
   }
 
   /** The token patterns of one written word: analysed, with the `*` on its last token. */
-  function patternsOf(chunk: Chunk, into: WordPattern[]): void {
+  function patternsOf(chunk: Chunk, into: WordPattern[], inPhrase: boolean): void {
     if (chunk.innerStar >= 0) fail('"*" only at the end of a word', chunk.innerStar);
     const body = chunk.starAtEnd ? chunk.value.slice(0, -1) : chunk.value;
     const analysed = analyzeText(body);
     steps += body.length;
     const count = analysed.terms.length;
     const min = queryLimits.minPrefixLength;
+    // In a phrase, a chunk of punctuation only (`"rare - earth"`) separates like a space.
+    if (count === 0 && inPhrase && !chunk.starAtEnd) return;
     if (count === 0) {
       fail(
         chunk.starAtEnd ? `at least ${min} letters or digits before "*"` : 'a word with a letter or digit',
@@ -299,11 +301,12 @@ export function parseQueryWithStats(text: string): QueryParseResult {
     field: string | null,
     chunks: readonly Chunk[],
     at: number,
+    inPhrase: boolean,
     literal?: number | boolean,
   ): TextQuery {
     countClause(at);
     const words: WordPattern[] = [];
-    for (const chunk of chunks) patternsOf(chunk, words);
+    for (const chunk of chunks) patternsOf(chunk, words, inPhrase);
     if (words.length === 0) fail('a phrase with a letter or digit', at);
     return literal === undefined ? { kind: 'text', field, words } : { kind: 'text', field, words, literal };
   }
@@ -391,7 +394,7 @@ export function parseQueryWithStats(text: string): QueryParseResult {
       return node;
     }
     if (c === QUOTE) {
-      const node = textLeaf(field, readQuoted().chunks, at);
+      const node = textLeaf(field, readQuoted().chunks, at, true);
       last.words = node.words;
       last.ownField = !inGroup;
       return node;
@@ -416,7 +419,7 @@ export function parseQueryWithStats(text: string): QueryParseResult {
       if (numericLiteral.test(chunk.value)) literal = Number(chunk.value);
       else if (/^(?:true|false)$/i.test(chunk.value)) literal = chunk.value.toLowerCase() === 'true';
     }
-    const node = textLeaf(field, [chunk], at, literal);
+    const node = textLeaf(field, [chunk], at, false, literal);
     last.words = node.words;
     last.ownField = !inGroup;
     return node;
@@ -444,7 +447,7 @@ export function parseQueryWithStats(text: string): QueryParseResult {
       return node;
     }
     if (c === QUOTE) {
-      const node = textLeaf(null, readQuoted().chunks, at);
+      const node = textLeaf(null, readQuoted().chunks, at, true);
       last.words = node.words;
       return node;
     }
@@ -463,7 +466,7 @@ export function parseQueryWithStats(text: string): QueryParseResult {
       }
       return parseValue(name, false);
     }
-    const node = textLeaf(null, [chunk], at);
+    const node = textLeaf(null, [chunk], at, false);
     last.words = node.words;
     return node;
   }
@@ -491,12 +494,13 @@ export function parseQueryWithStats(text: string): QueryParseResult {
     pos = keyword.end;
     skipSpace();
     const rightAt = pos;
-    parseClause(field);
-    if (last.words === null || last.ownField) {
+    const negated = text.charCodeAt(pos) === MINUS || peekKeyword()?.kind === 'NOT';
+    clauses--; // the two operands count as one clause
+    if (!negated) parseClause(field);
+    if (negated || last.words === null || last.ownField) {
       fail(`a word, prefix or phrase without a field of its own after ${name}`, rightAt);
     }
     const right = last.words;
-    clauses--; // the two operands count as one clause
     last.words = null;
     return {
       kind: 'near',
