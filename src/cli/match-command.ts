@@ -100,6 +100,7 @@ export const matchCommand: Command = {
       }
       if (output) io.stdout.write(output);
     } finally {
+      progress.update({ bytes, events, alerts });
       progress.stop();
     }
     return rejected > 0 ? exitCodes.rejectedInput : exitCodes.ok;

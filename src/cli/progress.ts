@@ -38,6 +38,10 @@ export function createProgress(stderr: CliIo['stderr'], totalBytes: number | und
   return {
     update: ({ bytes, events, alerts }) => bar.update(known ? bytes : 0, { events, alerts }),
     log: (line) => bars.log(`${line}\n`),
-    stop: () => bars.stop(),
+    stop: () => {
+      // Lines logged since the last redraw are only written by a redraw: flush them first.
+      bars.update();
+      bars.stop();
+    },
   };
 }
