@@ -166,7 +166,8 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsyncZod {
             .strictObject({
               by: z.string().min(1).max(200).optional().describe("default: the API key's name"),
             })
-            .optional(),
+            .nullish()
+            .describe('optional'),
           response: { 200: z.object({ alert: alertRecord, ack: ackRecord }), 404: errorBodySchema },
         },
       },

@@ -170,7 +170,8 @@ export function webhookRoutes(deps: WebhookRoutesDeps): FastifyPluginAsyncZod {
               previousSecretValidFor: duration.default('24h'),
               secret: webhookSecret.optional(),
             })
-            .optional(),
+            .nullish()
+            .describe('optional'),
           response: { 200: webhookRecord, 400: errorBodySchema, 404: errorBodySchema },
         },
       },
