@@ -1,0 +1,339 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { IntelEvent } from '../../src/ingest/event-schema.ts';
+import { compileRule } from '../../src/rules/compile-rule.ts';
+import type { CompiledRule, RuleMatcher } from '../../src/rules/compiled-rule.ts';
+import { evaluateQuery } from '../../src/rules/evaluate-query.ts';
+import { createEventAnalysis } from '../../src/rules/event-analysis.ts';
+import { createRuleIndex } from '../../src/rules/rule-index.ts';
+
+const seedEvent = JSON.parse(
+  readFileSync(new URL('../fixtures/seed-event.json', import.meta.url), 'utf8'),
+) as IntelEvent;
+
+function rule(id: string, query: string, extra: Record<string, unknown> = {}): CompiledRule {
+  return compileRule({ id, name: id, query, ...extra }, 'test');
+}
+
+function event(fields: Record<string, unknown>): IntelEvent {
+  return { id: 'e', publishedAt: '2026-07-02T09:30:00Z', title: '', ...fields } as IntelEvent;
+}
+
+const ids = (matcher: RuleMatcher, e: IntelEvent) => matcher.match(e).map((match) => match.rule.id);
+
+/** What the index must return: every enabled rule whose query holds, in order, with its explanations. */
+function bruteForce(rules: readonly CompiledRule[], e: IntelEvent) {
+  const analysis = createEventAnalysis(e);
+  return rules.flatMap((r) => {
+    if (!r.definition.enabled) return [];
+    const result = evaluateQuery(r.query, e, analysis);
+    return result.holds ? [{ id: r.id, matches: result.matches }] : [];
+  });
+}
+
+function indexed(matcher: RuleMatcher, e: IntelEvent) {
+  return matcher.match(e).map((match) => ({ id: match.rule.id, matches: match.matches }));
+}
+
+describe('createRuleIndex', () => {
+  it('returns matches in rule order with explanations', () => {
+    const matcher = createRuleIndex([
+      rule('c-first', 'japan'),
+      rule('a-second', 'india AND japan'),
+      rule('no-match', 'brazil'),
+      rule('b-third', 'NOT category:opinion'),
+    ]);
+    const result = matcher.match(event({ title: 'Japan and India' }));
+    expect(result.map((match) => match.rule.id)).toEqual(['c-first', 'a-second', 'b-third']);
+    expect(result[0]!.matches).toEqual([{ field: 'title', text: 'Japan', start: 0, end: 5 }]);
+    expect(result[2]!.matches).toEqual([]);
+  });
+
+  it('keeps the position of an upserted rule and appends new ones', () => {
+    const matcher = createRuleIndex([rule('one', 'japan'), rule('two', 'japan'), rule('three', 'japan')]);
+    matcher.upsert(rule('four', 'japan'));
+    matcher.upsert(rule('two', 'japan AND india'));
+    const e = event({ title: 'japan india' });
+    expect(ids(matcher, e)).toEqual(['one', 'two', 'three', 'four']);
+    matcher.upsert(rule('two', 'brazil'));
+    expect(ids(matcher, e)).toEqual(['one', 'three', 'four']);
+    matcher.remove('one');
+    matcher.upsert(rule('one', 'japan'));
+    expect(ids(matcher, e)).toEqual(['three', 'four', 'one']);
+    expect(matcher.rules().map((r) => r.id)).toEqual(['two', 'three', 'four', 'one']);
+  });
+
+  it('never matches a disabled rule, and an upsert can enable it', () => {
+    const matcher = createRuleIndex([
+      rule('off', 'japan', { enabled: false }),
+      rule('always-off', 'NOT x', { enabled: false }),
+    ]);
+    const e = event({ title: 'japan' });
+    expect(ids(matcher, e)).toEqual([]);
+    expect(matcher.rules().map((r) => r.id)).toEqual(['off', 'always-off']);
+    matcher.upsert(rule('off', 'japan'));
+    expect(ids(matcher, e)).toEqual(['off']);
+  });
+
+  it('evaluates rules with nothing to look up for every event', () => {
+    const matcher = createRuleIndex([
+      rule('not-only', 'NOT category:opinion'),
+      rule('range', 'severity:>=3'),
+      rule('exists', '_exists_:summary'),
+      rule('equality', 'severity:4'),
+      rule('or-with-range', 'japan OR severity:>=5'),
+    ]);
+    expect(ids(matcher, event({ severity: 4, summary: 's' }))).toEqual([
+      'not-only',
+      'range',
+      'exists',
+      'equality',
+    ]);
+    expect(ids(matcher, event({ severity: 5, category: 'opinion' }))).toEqual(['range', 'or-with-range']);
+  });
+
+  it('forgets removed rules and their terms', () => {
+    const matcher = createRuleIndex([rule('a', 'japan'), rule('b', 'title:japan*')]);
+    matcher.remove('a');
+    matcher.remove('b');
+    matcher.remove('never-there');
+    expect(matcher.match(event({ title: 'japan' }))).toEqual([]);
+    matcher.upsert(rule('c', 'summary:japanese'));
+    expect(ids(matcher, event({ title: 'japanese', summary: 'Japanese' }))).toEqual(['c']);
+  });
+
+  it('reads non-default fields named by rules only', () => {
+    const matcher = createRuleIndex([rule('scoped', 'tags.label:urgent'), rule('default', 'urgent')]);
+    expect(ids(matcher, event({ tags: [{ label: 'Urgent' }] }))).toEqual(['scoped']);
+    expect(ids(matcher, event({ title: 'urgent' }))).toEqual(['default']);
+  });
+
+  it('matches the spec example on the seed event like the evaluator does', () => {
+    const rules = [
+      rule(
+        'rare-earth-export-controls',
+        '("rare earth*" OR commodities:(dysprosium OR neodymium)) AND ("export control*" OR "export licen*" OR "export ban*") AND NOT category:opinion',
+      ),
+      rule('japan-recycling', 'japan NEAR/3 recycl*'),
+      rule('opinion', 'category:opinion'),
+    ];
+    const matcher = createRuleIndex(rules);
+    expect(indexed(matcher, seedEvent)).toEqual(bruteForce(rules, seedEvent));
+    expect(ids(matcher, seedEvent)).toEqual(['rare-earth-export-controls', 'japan-recycling']);
+  });
+
+  it('handles an event far larger than usual and then a small one', () => {
+    const matcher = createRuleIndex([rule('near', 'alpha NEAR/1 omega'), rule('word', 'omega')]);
+    const big = event({ body: `${'alpha beta '.repeat(50_000)}alpha omega` });
+    expect(ids(matcher, big)).toEqual(['near', 'word']);
+    expect(ids(matcher, event({ title: 'omega' }))).toEqual(['word']);
+  });
+});
+
+// --- property: the index agrees with evaluating every rule --------------------------------
+
+const vocabulary = [
+  'alpha',
+  'beta',
+  'gamma',
+  'rare',
+  'earth',
+  'earths',
+  'export',
+  'controls',
+  'ban',
+  'japan',
+  'zurich',
+  'the',
+  'of',
+];
+const surface: Record<string, string[]> = {
+  zurich: ['Zürich', 'ZURICH', 'Zu\u0308rich'],
+  earths: ['Earths', 'earths'],
+};
+const prefixes = ['exp', 'contr', 'ear', 'alph', 'zur'];
+const textFields = [
+  'title',
+  'summary',
+  'body',
+  'topics',
+  'implications',
+  'entities.name',
+  'category',
+  'tags.label',
+];
+
+const wordArb = fc.constantFrom(...vocabulary);
+const termArb = fc.oneof(
+  { weight: 4, arbitrary: wordArb },
+  { weight: 2, arbitrary: fc.constantFrom(...prefixes).map((p) => `${p}*`) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .array(
+        fc.oneof(
+          wordArb,
+          fc.constantFrom(...prefixes).map((p) => `${p}*`),
+        ),
+        { minLength: 2, maxLength: 3 },
+      )
+      .map((words) => `"${words.join(' ')}"`),
+  },
+  { weight: 1, arbitrary: fc.constantFrom('rare-earth', 'Zürich', 'EXPORT', 'japan’s') },
+);
+const fieldArb = fc.option(fc.constantFrom(...textFields), { nil: undefined, freq: 2 });
+
+const leafArb: fc.Arbitrary<string> = fc.oneof(
+  {
+    weight: 6,
+    arbitrary: fc.tuple(fieldArb, termArb).map(([field, term]) => (field ? `${field}:${term}` : term)),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(fieldArb, termArb, fc.constantFrom('NEAR', 'ONEAR'), fc.integer({ min: 0, max: 3 }), termArb)
+      .map(([field, a, op, n, b]) => (field ? `${field}:(${a} ${op}/${n} ${b})` : `(${a} ${op}/${n} ${b})`)),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom(
+      'severity:>=3',
+      'severity:[2 TO 3}',
+      'severity:3',
+      'score:<0.5',
+      '_exists_:summary',
+      'topics:*',
+      'publishedAt:>=2026-07-02',
+      'flag:true',
+      'severity:(3 OR 4)',
+    ),
+  },
+);
+
+const queryArb: fc.Arbitrary<string> = fc.letrec<{ node: string }>((tie) => ({
+  node: fc.oneof(
+    { depthSize: 'small', withCrossShrink: true },
+    { weight: 5, arbitrary: leafArb },
+    {
+      weight: 2,
+      arbitrary: fc
+        .array(tie('node'), { minLength: 2, maxLength: 3 })
+        .map((nodes) => `(${nodes.join(' AND ')})`),
+    },
+    {
+      weight: 1,
+      arbitrary: fc.array(tie('node'), { minLength: 2, maxLength: 3 }).map((nodes) => `(${nodes.join(' ')})`),
+    },
+    {
+      weight: 2,
+      arbitrary: fc
+        .array(tie('node'), { minLength: 2, maxLength: 3 })
+        .map((nodes) => `(${nodes.join(' OR ')})`),
+    },
+    { weight: 1, arbitrary: tie('node').map((node) => `NOT ${node}`) },
+  ),
+})).node;
+
+const sentenceArb = fc
+  .array(fc.tuple(wordArb, fc.nat({ max: 2 }), fc.constantFrom(' ', ' ', ', ', '-', ' — ', '. ', ' 😀 ')), {
+    maxLength: 14,
+  })
+  .map((parts) =>
+    parts
+      .map(
+        ([word, form, separator]) =>
+          (surface[word]?.[form] ?? (form === 1 ? word.toUpperCase() : word)) + separator,
+      )
+      .join(''),
+  );
+
+const eventArb = fc
+  .record(
+    {
+      title: sentenceArb,
+      summary: sentenceArb,
+      body: fc.array(sentenceArb, { maxLength: 4 }).map((parts) => parts.join(' ')),
+      topics: fc.array(sentenceArb, { maxLength: 3 }),
+      keywords: fc.array(sentenceArb, { maxLength: 2 }),
+      commodities: fc.array(sentenceArb, { maxLength: 2 }),
+      regions: fc.array(sentenceArb, { maxLength: 2 }),
+      signals: fc.array(sentenceArb, { maxLength: 2 }),
+      implications: fc.array(sentenceArb, { maxLength: 2 }),
+      entities: fc.array(fc.record({ name: sentenceArb, type: fc.constant('country') }), { maxLength: 3 }),
+      category: fc.constantFrom('opinion', 'analysis', 'rare earth', ''),
+      tags: fc.array(fc.record({ label: sentenceArb }), { maxLength: 2 }),
+      severity: fc.integer({ min: 1, max: 5 }),
+      score: fc.constantFrom(0.2, 0.5, '0.7', 'high'),
+      flag: fc.constantFrom(true, false, 'true'),
+    },
+    { requiredKeys: ['title'] },
+  )
+  .map((fields) => event(fields));
+
+function compileAll(queries: readonly string[], disabledEvery = 0): CompiledRule[] {
+  return queries.map((query, i) =>
+    rule(`r${i}`, query, disabledEvery > 0 && i % disabledEvery === 0 ? { enabled: false } : {}),
+  );
+}
+
+describe('createRuleIndex agrees with evaluating every rule', () => {
+  it('on thousands of random rules and hundreds of random events', () => {
+    const queries = fc.sample(queryArb, { numRuns: 3_000, seed: 42 });
+    const events = fc.sample(eventArb, { numRuns: 300, seed: 7 });
+    const rules = compileAll(queries, 17);
+    const matcher = createRuleIndex(rules);
+    let matched = 0;
+    for (const e of events) {
+      const expected = bruteForce(rules, e);
+      matched += expected.length;
+      expect(indexed(matcher, e)).toEqual(expected);
+    }
+    // The vocabulary is small so that matches happen (and the test means something).
+    expect(matched).toBeGreaterThan(events.length * 10);
+  });
+
+  it('as a property, shrinking to a small counterexample', () => {
+    fc.assert(
+      fc.property(
+        fc.array(queryArb, { minLength: 1, maxLength: 25 }),
+        fc.array(eventArb, { minLength: 1, maxLength: 4 }),
+        (queries, events) => {
+          const rules = compileAll(queries, 7);
+          const matcher = createRuleIndex(rules);
+          for (const e of events) expect(indexed(matcher, e)).toEqual(bruteForce(rules, e));
+        },
+      ),
+      { numRuns: 300 },
+    );
+  });
+
+  it('after upserts and removals', () => {
+    fc.assert(
+      fc.property(
+        fc.array(queryArb, { minLength: 1, maxLength: 20 }),
+        fc.array(fc.tuple(fc.nat({ max: 25 }), fc.option(queryArb, { nil: undefined })), { maxLength: 20 }),
+        fc.array(eventArb, { minLength: 1, maxLength: 3 }),
+        (queries, changes, events) => {
+          let rules = compileAll(queries);
+          const matcher = createRuleIndex(rules);
+          for (const [n, query] of changes) {
+            const id = `r${n}`;
+            if (query === undefined) {
+              matcher.remove(id);
+              rules = rules.filter((r) => r.id !== id);
+            } else {
+              const next = rule(id, query);
+              matcher.upsert(next);
+              const at = rules.findIndex((r) => r.id === id);
+              rules = at < 0 ? [...rules, next] : rules.map((r) => (r.id === id ? next : r));
+            }
+          }
+          expect(matcher.rules().map((r) => r.id)).toEqual(rules.map((r) => r.id));
+          for (const e of events) expect(indexed(matcher, e)).toEqual(bruteForce(rules, e));
+        },
+      ),
+      { numRuns: 200 },
+    );
+  });
+});
