@@ -56,9 +56,25 @@ export function createEventProcessor(deps: {
 
   async function run(events: IntelEvent[], source: EventSource, receivedAt: number): Promise<StoredAlert[]> {
     engine ??= await restoreEngine();
+    try {
+      return await evaluateAndStore(engine, events, source, receivedAt);
+    } catch (error) {
+      // The engine has run ahead of the store (a read before the commit or the commit failed):
+      // rebuild it from the store, so a retry of these events is judged as new again.
+      engine = undefined;
+      throw error;
+    }
+  }
+
+  async function evaluateAndStore(
+    current: AlertEngine,
+    events: IntelEvent[],
+    source: EventSource,
+    receivedAt: number,
+  ): Promise<StoredAlert[]> {
     const alerts: Alert[] = [];
-    for (const event of events) alerts.push(...engine.process(event, deps.matcher.match(event)));
-    const changes = engine.takeChanges();
+    for (const event of events) alerts.push(...current.process(event, deps.matcher.match(event)));
+    const changes = current.takeChanges();
 
     const at = now();
     const [silences, subscriptions] = alerts.some((alert) => !alert.suppressed)
@@ -109,21 +125,15 @@ export function createEventProcessor(deps: {
       }
     }
 
-    let result: Awaited<ReturnType<Store['pipeline']['commit']>>;
-    try {
-      result = await deps.store.pipeline.commit({
-        forgottenRules: changes.forgotten,
-        alerts: inputs,
-        ledger: changes.ledger,
-        groupStates: changes.groups,
-        jobs,
-        digestEntries,
-        acks,
-      });
-    } catch (error) {
-      engine = undefined;
-      throw error;
-    }
+    const result = await deps.store.pipeline.commit({
+      forgottenRules: changes.forgotten,
+      alerts: inputs,
+      ledger: changes.ledger,
+      groupStates: changes.groups,
+      jobs,
+      digestEntries,
+      acks,
+    });
 
     deps.metrics.eventsProcessed.inc({ source }, events.length);
     for (const input of inputs)
