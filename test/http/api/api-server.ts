@@ -52,6 +52,7 @@ export type ApiServer = {
     method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     url: string,
     options?: { body?: unknown; key?: string | null },
+    // biome-ignore lint/suspicious/noExplicitAny: tests read answers field by field, as JSON
   ): Promise<{ status: number; body: any; headers: Record<string, unknown> }>;
   dispose(): Promise<void>;
 };
