@@ -35,7 +35,9 @@ export const eventSchema = z
     regions: stringList.optional(),
     signals: stringList.optional(),
     implications: stringList.optional(),
-    entities: z.array(z.looseObject({ name: z.string(), type: z.string(), role: z.string().optional() })).optional(),
+    entities: z
+      .array(z.looseObject({ name: z.string(), type: z.string(), role: z.string().optional() }))
+      .optional(),
     marketImpact: z
       .looseObject({
         direction: z.enum(['up', 'down', 'mixed', 'neutral']).optional(),
@@ -45,6 +47,10 @@ export const eventSchema = z
       .optional(),
     language: z.string().optional(),
   })
-  .meta({ id: 'IntelEvent', title: 'Intelligence event', description: 'An intelligence brief consumed by Tocsin' });
+  .meta({
+    id: 'IntelEvent',
+    title: 'Intelligence event',
+    description: 'An intelligence brief consumed by Tocsin',
+  });
 
 export type IntelEvent = z.infer<typeof eventSchema>;
