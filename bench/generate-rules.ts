@@ -63,7 +63,7 @@ export function generateRules(count: number, seed = 42): BenchRule[] {
   const specificWords = ranked.words.slice(150);
   const draw = {
     word: createZipf(specificWords, random, 0.8, 50),
-    commonWord: createZipf(ranked.words.slice(0, 300), random, 0.5),
+    commonWord: createZipf(ranked.words.slice(40, 400), random, 0.5),
     phrase: createZipf(ranked.phrases, random, 0.8, 20),
     topic: createZipf(ranked.topics, random, 0.8),
     country: createZipf(ranked.countries, random, 0.9),
@@ -118,7 +118,7 @@ export function generateRules(count: number, seed = 42): BenchRule[] {
         ),
     ],
     // Entity watch: entities.name:"X" AND (a OR b OR c) AND "phrase"
-    [20, () => and(subject.entities(1, 2), anyOf(themeTerm, 2, 4), phraseOrTerm())],
+    [20, () => and(subject.entities(1, 2), anyOf(themeTerm, 1, 3), phraseOrTerm())],
     // Regional risk: "phrase" AND regions:"R" AND theme AND severity:>=3
     [
       15,
@@ -138,7 +138,7 @@ export function generateRules(count: number, seed = 42): BenchRule[] {
           near(
             draw.country(),
             random.chance(0.5) ? prefixOf(draw.commonWord()) : draw.commonWord(),
-            random.int(2, 6),
+            random.int(1, 4),
             random.chance(0.3),
           ),
           subject.commodities(1, 2),
