@@ -1,23 +1,32 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
-import { createStreamHub } from './delivery/websocket/stream-hub.ts';
-import { streamRoutes } from './delivery/websocket/stream-routes.ts';
-import { eventRoutes } from './http/event-routes.ts';
-import { healthRoutes, type ReadinessCheck } from './http/health-routes.ts';
-import { createHttpServer } from './http/http-server.ts';
-import { createMetrics, registerDeliveryGauge } from './http/metrics.ts';
-import { createEventProcessor } from './ingest/event-processor.ts';
-import { createKafkaIngest } from './ingest/kafka-ingest.ts';
-import { createLogger, type Logger } from './logger.ts';
-import { compileRule } from './rules/compile-rule.ts';
-import type { CompiledRule } from './rules/compiled-rule.ts';
-import { loadRules } from './rules/load-rules.ts';
-import { createRuleIndex } from './rules/rule-index.ts';
 import type { DeliveryChannel } from './delivery/outbox/channel.ts';
 import { createOutboxDispatcher } from './delivery/outbox/outbox-dispatcher.ts';
 import { createOutboxMetrics } from './delivery/outbox/outbox-metrics.ts';
 import { parseRetrySchedule } from './delivery/outbox/retry-schedule.ts';
+import { createStreamHub } from './delivery/websocket/stream-hub.ts';
+import { streamRoutes } from './delivery/websocket/stream-routes.ts';
+import { ensureFirstApiKey, loadOrCreateSecret } from './http/api-keys.ts';
+import { createApiKeyAuth } from './http/auth.ts';
+import { eventRoutes } from './http/event-routes.ts';
+import { healthRoutes, type ReadinessCheck } from './http/health-routes.ts';
+import { createHttpServer } from './http/http-server.ts';
+import { createMetrics, registerDeliveryGauge } from './http/metrics.ts';
+import { alertRoutes } from './http/routes/alert-routes.ts';
+import { apiKeyRoutes } from './http/routes/api-key-routes.ts';
+import { deliveryRoutes } from './http/routes/delivery-routes.ts';
+import { compileApiRule, ruleRoutes } from './http/routes/rule-routes.ts';
+import { silenceRoutes } from './http/routes/silence-routes.ts';
+import { subscriberRoutes } from './http/routes/subscriber-routes.ts';
+import { subscriptionRoutes } from './http/routes/subscription-routes.ts';
+import { webhookRoutes } from './http/routes/webhook-routes.ts';
+import { createEventProcessor } from './ingest/event-processor.ts';
+import { createKafkaIngest } from './ingest/kafka-ingest.ts';
+import { createLogger, type Logger } from './logger.ts';
+import type { CompiledRule } from './rules/compiled-rule.ts';
+import { loadRules } from './rules/load-rules.ts';
+import { createRuleIndex } from './rules/rule-index.ts';
 import { createStore } from './store/create-store.ts';
 import { createRetentionJob } from './store/retention-job.ts';
 
@@ -31,6 +40,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
   const metrics = createMetrics();
 
   const rules = await loadRuleFiles(config.rulesDir, logger);
+  const secret = await loadOrCreateSecret(config.dataDir, config.secret);
   const matcher = createRuleIndex(rules);
   const store = createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
   const hub = createStreamHub({ log: store.alerts, logger, heartbeatMs: config.heartbeatMs });
@@ -79,10 +89,24 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
   const http = await createHttpServer({
     logger,
     maxBodyBytes: config.maxBodyBytes,
+    auth: createApiKeyAuth({ store, secret, staticKey: config.apiKey }),
     routes: [
       healthRoutes({ metrics, checks }),
       eventRoutes({ processor, metrics, maxBodyBytes: config.maxBodyBytes }),
       streamRoutes({ hub }),
+      ruleRoutes({
+        store,
+        matcher,
+        fileRules: () => rules,
+        onRuleRemoved: (ruleId) => processor.forgetRule(ruleId),
+      }),
+      silenceRoutes({ store }),
+      alertRoutes({ store }),
+      subscriberRoutes({ store }),
+      webhookRoutes({ store }),
+      subscriptionRoutes({ store }),
+      deliveryRoutes({ store }),
+      apiKeyRoutes({ store, secret }),
     ],
   });
 
@@ -98,6 +122,13 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     async start(): Promise<void> {
       mkdirSync(config.dataDir, { recursive: true });
       await store.migrate();
+      await ensureFirstApiKey({
+        store,
+        secret,
+        staticKey: config.apiKey,
+        logger,
+        print: (text) => process.stdout.write(`${text}\n`),
+      });
       await loadApiRules();
       await hub.start();
       outbox?.start();
@@ -132,7 +163,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
         logger.warn({ ruleId: stored.id }, 'an API rule has the id of a file rule; the file rule wins');
         continue;
       }
-      matcher.upsert(compileRule(stored.document, `api:${stored.id}`));
+      matcher.upsert(compileApiRule(stored.document));
     }
   }
 }

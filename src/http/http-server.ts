@@ -9,6 +9,7 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Logger } from '../logger.ts';
+import { errorHandler, notFoundHandler } from './error-handler.ts';
 
 /**
  * The Fastify instance: zod validates requests and serialises responses, and the OpenAPI
@@ -17,6 +18,8 @@ import type { Logger } from '../logger.ts';
 export async function createHttpServer(deps: {
   logger: Logger;
   maxBodyBytes: number;
+  /** Registered first, unencapsulated: the API-key hook that guards every /v1 route. */
+  auth?: FastifyPluginAsync;
   routes: FastifyPluginAsync[];
 }) {
   const app = Fastify({
@@ -26,6 +29,8 @@ export async function createHttpServer(deps: {
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
+  app.setErrorHandler(errorHandler);
+  app.setNotFoundHandler(notFoundHandler);
 
   await app.register(swagger, {
     openapi: {
@@ -43,6 +48,7 @@ export async function createHttpServer(deps: {
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
   app.get('/docs', { schema: { hide: true } }, async () => app.swagger());
+  if (deps.auth) await app.register(deps.auth);
   for (const routes of deps.routes) await app.register(routes);
   return app;
 }

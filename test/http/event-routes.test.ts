@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlertFor, openStream } from '../support/stream-client.ts';
-import { seedEventPath, startTestApp, type TestApp } from '../support/test-app.ts';
+import { authHeaders, seedEventPath, startTestApp, type TestApp } from '../support/test-app.ts';
 
 const seed = JSON.parse(readFileSync(seedEventPath, 'utf8')) as Record<string, unknown>;
 const brief = (id: string, extra: Record<string, unknown> = {}) => ({
@@ -21,10 +21,10 @@ describe('POST /v1/events (no Kafka)', () => {
   });
 
   it('evaluates the seed brief and streams the rare-earth alert to a WebSocket client', async () => {
-    const stream = await openStream(`${service.wsUrl}/v1/stream`);
+    const stream = await openStream(`${service.wsUrl}/v1/stream`, { headers: authHeaders });
     const response = await fetch(`${service.url}/v1/events`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...authHeaders, 'content-type': 'application/json' },
       body: JSON.stringify(seed),
     });
     expect(response.status).toBe(202);
@@ -53,7 +53,7 @@ describe('POST /v1/events (no Kafka)', () => {
     ].join('\n');
     const response = await fetch(`${service.url}/v1/events`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-ndjson' },
+      headers: { ...authHeaders, 'content-type': 'application/x-ndjson' },
       body,
     });
     expect(response.status).toBe(202);
@@ -71,7 +71,7 @@ describe('POST /v1/events (no Kafka)', () => {
   it('answers 400 with the reasons when no event is valid', async () => {
     const response = await fetch(`${service.url}/v1/events`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { ...authHeaders, 'content-type': 'application/json' },
       body: JSON.stringify({ id: 'x', title: 'no date' }),
     });
     expect(response.status).toBe(400);

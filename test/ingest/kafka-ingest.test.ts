@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { consumeAll, createTopic, kafkaBrokers, produce } from '../support/kafka.ts';
 import { isAlertFor, openStream } from '../support/stream-client.ts';
-import { seedEventPath, startTestApp, type TestApp } from '../support/test-app.ts';
+import { authHeaders, seedEventPath, startTestApp, type TestApp } from '../support/test-app.ts';
 
 const seedText = readFileSync(seedEventPath, 'utf8');
 const seed = JSON.parse(seedText) as { id: string };
@@ -28,7 +28,7 @@ describe('Kafka ingest (real broker)', () => {
   });
 
   it('consumes the seed brief and a WebSocket client receives the rare-earth alert within 5 s', async () => {
-    const stream = await openStream(`${service.wsUrl}/v1/stream`);
+    const stream = await openStream(`${service.wsUrl}/v1/stream`, { headers: authHeaders });
     await produce(topic, [{ key: seed.id, value: seedText }]);
     const message = await stream.next(isAlertFor('rare-earth-export-controls', seed.id), 5_000);
     expect(message.alert).toMatchObject({ ruleId: 'rare-earth-export-controls', eventIds: [seed.id] });
@@ -36,7 +36,7 @@ describe('Kafka ingest (real broker)', () => {
   });
 
   it('dead-letters bad messages with their reason and origin, counts them, and keeps consuming', async () => {
-    const stream = await openStream(`${service.wsUrl}/v1/stream`);
+    const stream = await openStream(`${service.wsUrl}/v1/stream`, { headers: authHeaders });
     const after = { ...JSON.parse(seedText), id: 'after-the-poison' };
     await produce(topic, [
       { key: 'not-json', value: '{"id": "broken",' },

@@ -8,6 +8,10 @@ import { createLogger } from '../../src/logger.ts';
 export const repoRoot = resolve(import.meta.dirname, '../..');
 export const seedEventPath = join(repoRoot, 'test/fixtures/seed-event.json');
 
+/** The API key test apps accept (TOCSIN_API_KEY). */
+export const testApiKey = 'tocsin-test-key-0123456789';
+export const authHeaders = { authorization: `Bearer ${testApiKey}` };
+
 /**
  * Starts the real app on a free port with a private data directory. `env` takes the same
  * variables as the service (contracts.md), so tests configure it the way users do.
@@ -19,6 +23,7 @@ export async function startTestApp(env: Record<string, string> = {}) {
     TOCSIN_DATA_DIR: dataDir,
     TOCSIN_RULES_DIR: join(repoRoot, 'rules'),
     LOG_LEVEL: 'warn',
+    TOCSIN_API_KEY: testApiKey,
     ...env,
   });
   const app = await buildApp(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
