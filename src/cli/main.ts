@@ -1,14 +1,26 @@
 import { type CliIo, type Command, exitCodes, UsageError } from './command.ts';
-import { matchCommand } from './match-command.ts';
-import { validateCommand } from './validate-command.ts';
+
+/** One row of the command table: what `tocsin --help` says, and how to load the command. */
+type CommandEntry = { summary: string; load(): Promise<Command> };
 
 /**
- * `tocsin <command> [options]`. Add a subcommand by adding it to this table; each command
- * parses its own options with `node:util` `parseArgs` and resolves to its exit status.
+ * `tocsin <command> [options]`. Add a subcommand by adding a row; each command parses its own
+ * options with `node:util` `parseArgs` and resolves to its exit status. Commands load on demand,
+ * so `tocsin match` does not pay for the store and HTTP code that `tocsin keys` needs.
  */
-export const commands: Record<string, Command> = {
-  match: matchCommand,
-  validate: validateCommand,
+export const commands: Record<string, CommandEntry> = {
+  match: {
+    summary: 'evaluate rules over a JSON Lines file of events and print the alerts',
+    load: async () => (await import('./match-command.ts')).matchCommand,
+  },
+  validate: {
+    summary: 'check rule files and print every problem',
+    load: async () => (await import('./validate-command.ts')).validateCommand,
+  },
+  keys: {
+    summary: 'list, create and revoke API keys',
+    load: async () => (await import('./keys-command.ts')).keysCommand,
+  },
 };
 
 export function usageText(): string {
@@ -34,12 +46,13 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
     io.stdout.write(usageText());
     return exitCodes.ok;
   }
-  const command = name === undefined ? undefined : commands[name];
-  if (!command) {
+  const entry = name === undefined || !Object.hasOwn(commands, name) ? undefined : commands[name];
+  if (!entry) {
     if (name !== undefined) io.stderr.write(`tocsin: unknown command "${name}"\n`);
     io.stderr.write(usageText());
     return exitCodes.usage;
   }
+  const command = await entry.load();
   if (args.includes('--help') || args.includes('-h')) {
     io.stdout.write(command.usage);
     return exitCodes.ok;

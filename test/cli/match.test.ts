@@ -219,12 +219,24 @@ describe('tocsin', () => {
     expect(run.stdout).toMatch(/^Usage: tocsin <command>/);
     expect(run.stdout).toMatch(/^ {2}match {3}/m);
     expect(run.stdout).toMatch(/^ {2}validate/m);
+    expect(run.stdout).toMatch(/^ {2}keys/m);
   });
 
-  it.each([[['frobnicate']], [[]]])('prints the usage on stderr and exits 2 for %j', async (args) => {
-    const run = await runTocsin(args);
-    expect(run.code).toBe(2);
-    expect(run.stdout).toBe('');
-    expect(run.stderr).toContain('Usage: tocsin <command>');
+  it("prints a command's options with --help", async () => {
+    const run = await runTocsin(['match', '--help']);
+    expect(run).toMatchObject({ code: 0, stderr: '' });
+    expect(run.stdout).toMatch(
+      /^Usage: tocsin match --rules <file-or-dir> --events <file.jsonl \| -> \[--include-suppressed\]/,
+    );
   });
+
+  it.each([[['frobnicate']], [['constructor']], [[]]])(
+    'prints the usage on stderr and exits 2 for %j',
+    async (args) => {
+      const run = await runTocsin(args);
+      expect(run.code).toBe(2);
+      expect(run.stdout).toBe('');
+      expect(run.stderr).toContain('Usage: tocsin <command>');
+    },
+  );
 });
