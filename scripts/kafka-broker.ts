@@ -3,7 +3,7 @@
 // kafka/pom.xml and are cached in .kafka/libs, keyed by the pom's hash.
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
-import { closeSync, openSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, rmSync } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -28,6 +28,14 @@ export type LocalBrokerOptions = {
   startTimeoutMs?: number;
   /** JVM heap limit. */
   heapMb?: number;
+  /**
+   * Keep the broker's data in this folder instead of a fresh temporary one: it is formatted on
+   * first use and kept by `stop()`, so a broker started again with the same `dir`, `port` and
+   * `controllerPort` is the same broker restarted (its topics, messages and group offsets).
+   */
+  dir?: string;
+  /** Port of the CONTROLLER listener on 127.0.0.1; a free one when unset. */
+  controllerPort?: number;
 };
 
 export type LocalBroker = {
@@ -95,10 +103,13 @@ export async function startLocalBroker(options: LocalBrokerOptions = {}): Promis
 }
 
 async function startOnce(classpath: string, options: LocalBrokerOptions): Promise<LocalBroker> {
-  const dir = await mkdtemp(join(tmpdir(), 'tocsin-kafka-'));
+  const keepDir = options.dir !== undefined;
+  const dir = options.dir ?? (await mkdtemp(join(tmpdir(), 'tocsin-kafka-')));
+  if (keepDir) await mkdir(dir, { recursive: true });
+  const removeDir = () => (keepDir ? Promise.resolve() : rm(dir, { recursive: true, force: true }));
   const logFile = join(dir, 'kafka.log');
   const port = options.port ?? (await findFreePort());
-  const controllerPort = await findFreePort();
+  const controllerPort = options.controllerPort ?? (await findFreePort());
   const brokers = `127.0.0.1:${port}`;
 
   await writeFile(join(dir, 'server.properties'), serverProperties(dir, port, controllerPort));
@@ -110,11 +121,14 @@ async function startOnce(classpath: string, options: LocalBrokerOptions): Promis
   let exitCode: number | null = null;
   let child: ReturnType<typeof spawn>;
   try {
-    const format = await run(
-      'java',
-      [...jvmArgs, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', 'server.properties'],
-      { cwd: dir, logFd },
-    );
+    const formatted = keepDir && existsSync(join(dir, 'data', 'meta.properties'));
+    const format = formatted
+      ? { code: 0 }
+      : await run(
+          'java',
+          [...jvmArgs, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', 'server.properties'],
+          { cwd: dir, logFd },
+        );
     if (format.code !== 0) {
       throw new Error(
         `formatting the Kafka storage failed (exit ${format.code}):\n${await readTail(logFile)}`,
@@ -143,7 +157,7 @@ async function startOnce(classpath: string, options: LocalBrokerOptions): Promis
       { cwd: dir, detached: true, stdio: ['pipe', logFd, logFd] },
     );
   } catch (error) {
-    await rm(dir, { recursive: true, force: true });
+    await removeDir();
     throw error;
   } finally {
     closeSync(logFd);
@@ -162,7 +176,7 @@ async function startOnce(classpath: string, options: LocalBrokerOptions): Promis
   // stop() was not called (a crashed or interrupted run): kill the whole group synchronously.
   const killOnExit = () => {
     killGroup(child, 'SIGKILL');
-    rmSync(dir, { recursive: true, force: true });
+    if (!keepDir) rmSync(dir, { recursive: true, force: true });
   };
   process.on('exit', killOnExit);
 
@@ -175,7 +189,7 @@ async function startOnce(classpath: string, options: LocalBrokerOptions): Promis
         await exitedPromise;
         clearTimeout(timer);
       }
-      await rm(dir, { recursive: true, force: true });
+      await removeDir();
     })();
     return stopping;
   };
