@@ -79,7 +79,7 @@ async function main() {
       result.jsonRulesEngine = { skipped: 'hopeless: cost is linear in the rule count (see 10,000)' };
       const previous = results.find((r) => r.rules === 10_000)?.jsonRulesEngine;
       if (previous && 'eventsPerSecond' in previous) {
-        result.jsonRulesEngine.skipped += `; extrapolated ≈ ${(previous.eventsPerSecond / 10).toFixed(1)} events/s`;
+        result.jsonRulesEngine.skipped += `; extrapolated ≈ ${(previous.eventsPerSecond / 10).toPrecision(2)} events/s`;
       }
       continue;
     }
