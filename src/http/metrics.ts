@@ -57,7 +57,10 @@ export function createMetrics() {
 export type Metrics = ReturnType<typeof createMetrics>;
 
 /** Delivery jobs by status, read from the store at each scrape. */
-export function registerDeliveryGauge(metrics: Metrics, countByStatus: () => Promise<Record<string, number>>): void {
+export function registerDeliveryGauge(
+  metrics: Metrics,
+  countByStatus: () => Promise<Record<string, number>>,
+): void {
   new Gauge({
     name: 'tocsin_delivery_jobs',
     help: 'Delivery jobs in the outbox, by status',

@@ -118,7 +118,10 @@ export function createKafkaIngest(deps: {
       resolveOffset(message.offset);
     }
     await flush();
-    deps.metrics.consumerLag.set({ topic: batch.topic, partition: String(batch.partition) }, Number(batch.offsetLag()));
+    deps.metrics.consumerLag.set(
+      { topic: batch.topic, partition: String(batch.partition) },
+      Number(batch.offsetLag()),
+    );
   }
 
   return {

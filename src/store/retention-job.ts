@@ -20,9 +20,12 @@ export function createRetentionJob(deps: {
     running ??= deps.store
       .purge(deps.retention, now())
       .then((result) => {
-        if (Object.values(result).some((count) => count > 0)) deps.logger.info({ purged: result }, 'retention purge');
+        if (Object.values(result).some((count) => count > 0))
+          deps.logger.info({ purged: result }, 'retention purge');
       })
-      .catch((error: unknown) => deps.logger.warn({ err: error }, 'retention purge failed; trying again later'))
+      .catch((error: unknown) =>
+        deps.logger.warn({ err: error }, 'retention purge failed; trying again later'),
+      )
       .finally(() => {
         running = undefined;
       });
