@@ -60,7 +60,6 @@ export const matchCommand: Command = {
     const matcher = createRuleIndex(rules);
     const engine = createAlertEngine(undefined, { trackChanges: false });
 
-    const name = eventsPath === '-' ? '-' : eventsPath;
     const input: Readable = eventsPath === '-' ? io.stdin : createReadStream(eventsPath);
     const progress = createProgress(io.stderr, size);
     let bytes = 0;
@@ -82,7 +81,7 @@ export const matchCommand: Command = {
         } catch (error) {
           if (!isAppError(error, 'TOCSIN_INVALID_EVENT')) throw error;
           rejected += 1;
-          progress.log(`${name}:${lineNumber}: ${error.message}`);
+          progress.log(`${eventsPath}:${lineNumber}: ${error.message}`);
           continue;
         }
         events += 1;
