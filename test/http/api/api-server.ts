@@ -1,7 +1,7 @@
+import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { issueApiKey } from '../../../src/http/api-keys.ts';
 import { createApiKeyAuth } from '../../../src/http/auth.ts';
-import { errorHandler, notFoundHandler } from '../../../src/http/error-handler.ts';
 import { healthRoutes } from '../../../src/http/health-routes.ts';
 import { createHttpServer, type HttpServer } from '../../../src/http/http-server.ts';
 import { createMetrics } from '../../../src/http/metrics.ts';
@@ -17,17 +17,55 @@ import { createLogger } from '../../../src/logger.ts';
 import { compileRule } from '../../../src/rules/compile-rule.ts';
 import type { CompiledRule, RuleMatcher } from '../../../src/rules/compiled-rule.ts';
 import { createRuleIndex } from '../../../src/rules/rule-index.ts';
+import { createPostgresStore } from '../../../src/store/postgres-store.ts';
 import type { Store } from '../../../src/store/store.ts';
-import { type Backend, type Clock, type Harness, sqliteHarness } from '../../store/store-harness.ts';
+import {
+  type Backend,
+  type Clock,
+  createClock,
+  dropSchema,
+  type Harness,
+  sqliteHarness,
+  testDatabaseUrl,
+} from '../../store/store-harness.ts';
 
 export const testSecret = 'api-test-secret-0123456789abcdef';
 
-/** What app.ts will do in http-server.ts: one error shape for errors and unknown routes. */
-const errorHandling: FastifyPluginAsync = async (app) => {
-  app.setErrorHandler(errorHandler);
-  app.setNotFoundHandler(notFoundHandler);
-};
-Object.assign(errorHandling, { [Symbol.for('skip-override')]: true });
+/**
+ * PostgreSQL stores are made here rather than by `postgresHarness.create()` so that migrate
+ * can be retried: Kysely's migrator introspects every schema of the database
+ * (`has_schema_privilege(nspname, …)`), which fails with 3F000 "schema … does not exist"
+ * when another test process drops its own schema at that moment. Migrating is idempotent.
+ */
+export async function createBackend(harness: Harness): Promise<Backend> {
+  if (harness.name !== 'postgres') return harness.create();
+  const schema = `tocsin_test_${randomBytes(6).toString('hex')}`;
+  const clock = createClock();
+  const opened: Store[] = [];
+  const open = () => {
+    const store = createPostgresStore({ connectionString: testDatabaseUrl, schema, now: clock.now });
+    opened.push(store);
+    return store;
+  };
+  const store = open();
+  const dispose = async () => {
+    await Promise.all(opened.map((s) => s.close()));
+    await dropSchema(schema);
+  };
+  for (let attempt = 1; ; attempt++) {
+    try {
+      await store.migrate();
+      break;
+    } catch (error) {
+      const cause = (error as { cause?: { code?: string } }).cause;
+      if (attempt >= 5 || cause?.code !== '3F000') {
+        await dispose();
+        throw error;
+      }
+    }
+  }
+  return { store, clock, open, schema, dispose };
+}
 
 export type ApiServerOptions = {
   harness?: Harness;
@@ -66,11 +104,11 @@ export function fileRule(
 }
 
 /**
- * The real HTTP server (createHttpServer, zod, swagger, websocket) with the error handler,
- * API key auth and every /v1 route plugin on a real migrated store and a real rule index.
+ * The real HTTP server (createHttpServer: zod, swagger, websocket, the error handler) with API
+ * key auth and every /v1 route plugin, on a real migrated store and a real rule index.
  */
 export async function startApiServer(options: ApiServerOptions = {}): Promise<ApiServer> {
-  const backend: Backend = await (options.harness ?? sqliteHarness).create();
+  const backend = await createBackend(options.harness ?? sqliteHarness);
   const { store, clock } = backend;
   const fileRules = options.fileRules ?? [];
   const matcher = createRuleIndex(fileRules);
@@ -79,9 +117,8 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
   const app = await createHttpServer({
     logger: createLogger('silent'),
     maxBodyBytes: 1024 * 1024,
+    auth: createApiKeyAuth({ store, secret: testSecret, staticKey: options.staticKey }),
     routes: [
-      errorHandling,
-      createApiKeyAuth({ store, secret: testSecret, staticKey: options.staticKey }),
       healthRoutes({ metrics: createMetrics(), checks: [{ name: 'store', check: () => store.ping() }] }),
       ruleRoutes({ store, matcher, fileRules: () => fileRules, onRuleRemoved: (id) => forgotten.push(id) }),
       silenceRoutes({ store, now }),

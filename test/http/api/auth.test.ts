@@ -17,7 +17,7 @@ import {
   postgresHarness,
   sqliteHarness,
 } from '../../store/store-harness.ts';
-import { type ApiServer, startApiServer, testSecret } from './api-server.ts';
+import { type ApiServer, createBackend, startApiServer, testSecret } from './api-server.ts';
 
 const staticKey = 'static-key-for-scripts-0123456789';
 
@@ -189,7 +189,7 @@ describe.each([sqliteHarness, postgresHarness])('API key auth ($name store)', (h
   });
 
   it('creates the first key at first start, prints it once and stores only its hash', async () => {
-    const backend = await harness.create();
+    const backend = await createBackend(harness);
     try {
       const printed: string[] = [];
       const logged: unknown[] = [];
@@ -225,7 +225,7 @@ describe.each([sqliteHarness, postgresHarness])('API key auth ($name store)', (h
   });
 
   it('creates no first key when TOCSIN_API_KEY is set', async () => {
-    const backend = await harness.create();
+    const backend = await createBackend(harness);
     try {
       const printed: string[] = [];
       const result = await ensureFirstApiKey({
