@@ -37,4 +37,12 @@ export type SendResult =
 export type DeliveryChannel = {
   name: Channel;
   send(job: ClaimedJob, signal: AbortSignal): Promise<SendResult>;
+  /**
+   * Optional per-destination concurrency (see delivery-lanes.ts): jobs with the same lane (a
+   * webhook endpoint) have at most `laneConcurrency` sends in flight, so a slow destination
+   * only ever holds its own slots. `undefined`: the job has no lane.
+   */
+  laneOf?(job: ClaimedJob): string | undefined;
+  /** Sends in flight per lane (default 4). */
+  laneConcurrency?: number;
 };

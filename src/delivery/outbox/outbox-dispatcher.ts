@@ -1,6 +1,7 @@
 import { isAppError } from '../../errors.ts';
 import type { Channel, ClaimedJob, Store } from '../../store/store.ts';
 import type { DeliveryChannel, SendResult } from './channel.ts';
+import { createDeliveryLanes, type Lane } from './delivery-lanes.ts';
 import type { AttemptOutcome, OutboxMetrics } from './outbox-metrics.ts';
 import { nextDelay, type RetrySchedule } from './retry-schedule.ts';
 
@@ -31,7 +32,10 @@ export type OutboxDispatcherOptions = {
   random?: () => number;
 };
 
-export type RunSummary = { claimed: number } & Record<AttemptOutcome, number>;
+/** `deferred`: its lane was full, so it went back to the store unsent (see delivery-lanes.ts). */
+type JobOutcome = AttemptOutcome | 'deferred';
+
+export type RunSummary = { claimed: number } & Record<JobOutcome, number>;
 
 type AbortCause = 'lease' | 'closing';
 type InFlight = { job: ClaimedJob; abort(cause: AbortCause): void; done: Promise<AttemptOutcome> };
@@ -41,6 +45,10 @@ const maxErrorBackoffMs = 30_000;
 const abortWaitMs = 5_000;
 /** Waits between tries of a job's final update when the store fails transiently. */
 const persistRetryMs = [100, 500, 2_000];
+/** Sends in flight per lane when a channel with lanes does not say. */
+const defaultLaneConcurrency = 4;
+/** Deferrals remembered (see `deferrals`); the oldest are forgotten past this. */
+const maxRememberedDeferrals = 10_000;
 
 /**
  * The outbox dispatcher: claims due delivery jobs, hands each to its channel, records the
@@ -65,6 +73,12 @@ const persistRetryMs = [100, 500, 2_000];
  * - **Shutdown hands jobs back.** `close()` stops claiming, waits `closeGraceMs` for sends in
  *   flight, then aborts them; an aborted job is made due again at once (without using up the
  *   schedule), so another instance takes it over without waiting for the lease.
+ * - **A slow destination holds only its own slots.** A channel with lanes (the webhook channel:
+ *   one lane per endpoint) has at most `laneConcurrency` sends in flight per lane; a job whose
+ *   lane is full waits in the lane (parked, counted against `concurrency`) or goes back to the
+ *   store for later (deferred). A deferral is not an attempt: the claim counted one, so this
+ *   dispatcher subtracts its deferrals from `job.attempts` before sending and scheduling (a
+ *   job deferred by another instance, or before a restart, keeps that count).
  */
 export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
   const { store, logger, metrics, schedule } = options;
@@ -83,6 +97,9 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
   );
   const inFlight = new Map<string, InFlight>();
   const retryTimers = new Set<NodeJS.Timeout>();
+  const lanes = createDeliveryLanes();
+  /** Job id → how many times this dispatcher deferred it (each deferral cost a claim). */
+  const deferrals = new Map<string, number>();
 
   let started = false;
   let closing = false;
@@ -113,14 +130,73 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
     });
   }
 
-  async function claimAndLaunch(): Promise<{ asked: number; jobs: Promise<AttemptOutcome>[] }> {
-    const asked = Math.min(batchSize, concurrency - inFlight.size);
+  async function claimAndLaunch(): Promise<{ asked: number; jobs: Promise<JobOutcome>[] }> {
+    const asked = Math.min(batchSize, concurrency - inFlight.size - lanes.parkedCount());
     if (asked <= 0) return { asked: 0, jobs: [] };
     // A wake() from here on may announce jobs this claim does not see yet: claim again after it.
     nudged = false;
     const claimed = await store.deliveries.claim(now(), asked, leaseMs);
+    const claimedAt = performance.now();
     isBacklogged = claimed.length === asked;
-    return { asked, jobs: claimed.map(launch) };
+    return { asked, jobs: claimed.map((job) => admit(job, claimedAt)) };
+  }
+
+  /** Starts a claimed job, or parks or defers it when its lane is full. */
+  function admit(job: ClaimedJob, claimedAt: number): Promise<JobOutcome> {
+    const channel = channels.get(job.channel);
+    const laneName = channel?.laneOf?.(job);
+    if (laneName === undefined) return launch(job, claimedAt);
+    const lane = lanes.lane(`${job.channel}:${laneName}`, channel?.laneConcurrency ?? defaultLaneConcurrency);
+    const decision = lanes.admit(lane);
+    if (decision === 'start') return launch(job, claimedAt, lane);
+    if (decision === 'defer') return defer(job, lane);
+    return new Promise<JobOutcome>((resolve) => {
+      lanes.park(lane, {
+        job,
+        claimedAt,
+        start: () => resolve(launch(job, claimedAt, lane)),
+        defer: () => {
+          const outcome = defer(job, lane);
+          resolve(outcome);
+          return outcome;
+        },
+      });
+    });
+  }
+
+  /** Starts parked jobs of a lane that has room again; a job parked too long goes back instead. */
+  function drain(lane: Lane) {
+    while (lane.running < lane.limit) {
+      const next = lanes.unpark(lane);
+      if (!next) break;
+      // Half the send budget spent waiting: too little lease left for a slow send, hand it back.
+      if (closing || performance.now() - next.claimedAt > sendBudgetMs / 2) void next.defer();
+      else next.start();
+    }
+    lanes.release(lane, now().getTime());
+  }
+
+  /** Hands a job back unsent, due again when its lane should have room (at once when closing). */
+  async function defer(job: ClaimedJob, lane: Lane): Promise<JobOutcome> {
+    const nowMs = now().getTime();
+    const dueAt = closing ? nowMs : lanes.deferUntil(lane, nowMs);
+    deferrals.set(job.id, (deferrals.get(job.id) ?? 0) + 1);
+    if (deferrals.size > maxRememberedDeferrals) deferrals.delete(deferrals.keys().next().value!);
+    const reason = job.lastError ?? 'waiting for a free slot of its destination';
+    try {
+      const isOurs = await persist(() =>
+        store.deliveries.retry(job.id, new Date(dueAt), reason, { leaseToken: job.leaseToken }),
+      );
+      if (isOurs && dueAt - nowMs < pollMs) wakeAfter(dueAt - nowMs);
+      return isOurs ? 'deferred' : 'lost';
+    } catch (error) {
+      metrics?.loopErrors.inc();
+      logger.error(
+        { err: error, jobId: job.id },
+        'outbox: handing back a deferred job failed; it is sent after its lease',
+      );
+      return 'error';
+    }
   }
 
   async function loop(): Promise<void> {
@@ -143,7 +219,7 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
     }
   }
 
-  function launch(job: ClaimedJob): Promise<AttemptOutcome> {
+  function launch(job: ClaimedJob, claimedAt: number, lane?: Lane): Promise<AttemptOutcome> {
     const controller = new AbortController();
     let cause: AbortCause | undefined;
     const abort = (why: AbortCause) => {
@@ -151,7 +227,13 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
       cause = why;
       controller.abort(new Error(why === 'lease' ? 'the lease is running out' : 'the dispatcher is closing'));
     };
-    const leaseTimer = setTimeout(() => abort('lease'), sendBudgetMs);
+    // The budget runs from the claim: a job that was parked has less of its lease left.
+    const leaseTimer = setTimeout(
+      () => abort('lease'),
+      Math.max(0, claimedAt + sendBudgetMs - performance.now()),
+    );
+    const startedAt = performance.now();
+    if (lane) lane.running += 1;
     const done = deliver(job, controller.signal, () => cause)
       .catch((error: unknown): AttemptOutcome => {
         metrics?.loopErrors.inc();
@@ -164,6 +246,11 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
       .then((outcome) => {
         clearTimeout(leaseTimer);
         inFlight.delete(job.id);
+        if (outcome !== 'retried' && outcome !== 'error') deferrals.delete(job.id);
+        if (lane) {
+          lanes.finished(lane, performance.now() - startedAt);
+          drain(lane);
+        }
         metrics?.attempts.inc({ channel: job.channel, outcome });
         if (isBacklogged) nudge(); // a slot is free and more jobs are probably due
         return outcome;
@@ -173,10 +260,12 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
   }
 
   async function deliver(
-    job: ClaimedJob,
+    claimed: ClaimedJob,
     signal: AbortSignal,
     abortCause: () => AbortCause | undefined,
   ): Promise<AttemptOutcome> {
+    const deferred = deferrals.get(claimed.id) ?? 0;
+    const job = deferred > 0 ? { ...claimed, attempts: Math.max(1, claimed.attempts - deferred) } : claimed;
     const at = now();
     const startedAt = performance.now();
     const channel = channels.get(job.channel);
@@ -279,7 +368,16 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
 
     /** One claim (up to the free slots), every claimed job sent and finished: for tests and the CLI. */
     async runOnce(): Promise<RunSummary> {
-      const summary: RunSummary = { claimed: 0, sent: 0, retried: 0, failed: 0, dead: 0, lost: 0, error: 0 };
+      const summary: RunSummary = {
+        claimed: 0,
+        sent: 0,
+        retried: 0,
+        failed: 0,
+        dead: 0,
+        lost: 0,
+        error: 0,
+        deferred: 0,
+      };
       if (closing) return summary;
       const { jobs } = await claimAndLaunch();
       summary.claimed = jobs.length;
@@ -300,6 +398,8 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
         for (const timer of retryTimers) clearTimeout(timer);
         retryTimers.clear();
         await loopDone;
+        // Parked jobs were never sent: back to the store at once, for this or another instance.
+        await Promise.allSettled(lanes.unparkAll().map((entry) => entry.defer()));
         const settled = () => Promise.allSettled([...inFlight.values()].map((entry) => entry.done));
         if ((await within(settled(), closeGraceMs)) === 'pending') {
           logger.warn(
