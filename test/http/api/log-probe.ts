@@ -1,0 +1,25 @@
+// Run as a child process by log-redaction.test.ts: serves requests with the real logger
+// (src/logger.ts, level trace, writing to stdout) so the test can read every log line.
+import { createApiKeyAuth } from '../../../src/http/auth.ts';
+import { createHttpServer } from '../../../src/http/http-server.ts';
+import { createLogger } from '../../../src/logger.ts';
+import { createSqliteStore } from '../../../src/store/sqlite-store.ts';
+
+const [key, token] = process.argv.slice(2) as [string, string];
+const store = createSqliteStore({ filename: ':memory:' });
+await store.migrate();
+const app = await createHttpServer({
+  logger: createLogger('trace'),
+  maxBodyBytes: 1024 * 1024,
+  auth: createApiKeyAuth({ store, secret: 'log-probe-secret-0123456789', staticKey: key }),
+  routes: [
+    async (instance) => {
+      instance.get('/v1/probe', async () => ({ ok: true }));
+    },
+  ],
+});
+for (const headers of [{ authorization: `Bearer ${key}` }, { authorization: `Bearer ${key}x` }, {}]) {
+  await app.inject({ method: 'GET', url: `/v1/probe?token=${token}&rules=a`, headers });
+}
+await app.close();
+await store.close();

@@ -1,0 +1,24 @@
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+
+describe('request logging', () => {
+  it('never writes an API key or a ?token= value, even for refused requests', async () => {
+    const key = 'static-key-that-must-not-be-logged-0123';
+    const token = 'stream-token-that-must-not-be-logged';
+    const { stdout, stderr } = await run(
+      process.execPath,
+      ['--import', 'tsx', join(import.meta.dirname, 'log-probe.ts'), key, token],
+      { cwd: join(import.meta.dirname, '../../..') },
+    );
+    const lines = stdout.trim().split('\n');
+    // Request logging is on: the probe's requests are there, with their URLs.
+    expect(lines.length).toBeGreaterThanOrEqual(3);
+    expect(stdout).toContain('/v1/probe?token=[redacted]&rules=a');
+    expect(stdout + stderr).not.toContain(key);
+    expect(stdout + stderr).not.toContain(token);
+  });
+});
