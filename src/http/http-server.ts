@@ -41,6 +41,17 @@ export async function createHttpServer(deps: {
         description:
           'Real-time alerting on intelligence events: ingest, rules, alerts over WebSocket, webhooks and email.',
       },
+      components: {
+        securitySchemes: {
+          apiKey: {
+            type: 'http',
+            scheme: 'bearer',
+            description: 'An API key: `Authorization: Bearer <key>`',
+          },
+        },
+      },
+      // Every /v1 route needs a key; /healthz, /readyz, /metrics, /docs and unsubscribe links do not.
+      security: [{ apiKey: [] }],
     },
     transform: jsonSchemaTransform,
     transformObject: jsonSchemaTransformObject,
