@@ -18,6 +18,7 @@ export function healthRoutes(deps: { metrics: Metrics; checks: ReadinessCheck[] 
         schema: {
           summary: 'The process is up',
           tags: ['operations'],
+          security: [],
           response: { 200: z.object({ status: z.literal('ok') }) },
         },
       },
@@ -30,6 +31,7 @@ export function healthRoutes(deps: { metrics: Metrics; checks: ReadinessCheck[] 
         schema: {
           summary: 'The store and, when configured, Kafka are reachable',
           tags: ['operations'],
+          security: [],
           response: { 200: readiness, 503: readiness },
         },
       },
@@ -51,7 +53,13 @@ export function healthRoutes(deps: { metrics: Metrics; checks: ReadinessCheck[] 
 
     app.get(
       '/metrics',
-      { schema: { summary: 'Prometheus metrics (text exposition format)', tags: ['operations'] } },
+      {
+        schema: {
+          summary: 'Prometheus metrics (text exposition format)',
+          tags: ['operations'],
+          security: [],
+        },
+      },
       async (_request, reply) => {
         reply.header('content-type', deps.metrics.registry.contentType);
         return deps.metrics.registry.metrics();
