@@ -19,7 +19,15 @@ export async function runMigrations(
     provider: createMigrationProvider(dialect),
     ...(options.schema !== undefined && { migrationTableSchema: options.schema }),
   });
-  const { error, results = [] } = await migrator.migrateToLatest();
+  let outcome = await migrator.migrateToLatest();
+  // Kysely's migrator introspects every table of the database; a schema dropped by someone
+  // else at that moment (e.g. another test run, a tenant being removed) fails the lookup.
+  // Nothing was applied then, so trying again is safe.
+  for (let attempt = 1; attempt < 5 && isCatalogRace(outcome.error); attempt++) {
+    await new Promise((resolve) => setTimeout(resolve, 50 * attempt));
+    outcome = await migrator.migrateToLatest();
+  }
+  const { error, results = [] } = outcome;
   for (const result of results) {
     options.logger?.info({ migration: result.migrationName, status: result.status }, 'store migration');
   }
@@ -34,4 +42,11 @@ export async function runMigrations(
       },
     );
   }
+}
+
+/** PostgreSQL errors of a catalog object vanishing mid-query: invalid_schema_name, undefined_table, cache lookup. */
+function isCatalogRace(error: unknown): boolean {
+  if (error === undefined || error === null) return false;
+  const { code, message } = error as { code?: string; message?: string };
+  return code === '3F000' || code === '42P01' || /cache lookup failed/.test(message ?? '');
 }
