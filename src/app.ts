@@ -5,6 +5,7 @@ import type { DeliveryChannel } from './delivery/outbox/channel.ts';
 import { createOutboxDispatcher } from './delivery/outbox/outbox-dispatcher.ts';
 import { createOutboxMetrics } from './delivery/outbox/outbox-metrics.ts';
 import { parseRetrySchedule } from './delivery/outbox/retry-schedule.ts';
+import { createWebhookService } from './delivery/webhook/webhook-service.ts';
 import { createStreamHub } from './delivery/websocket/stream-hub.ts';
 import { streamRoutes } from './delivery/websocket/stream-routes.ts';
 import { ensureFirstApiKey, loadOrCreateSecret } from './http/api-keys.ts';
@@ -44,8 +45,14 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
   const matcher = createRuleIndex(rules);
   const store = createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
   const hub = createStreamHub({ log: store.alerts, logger, heartbeatMs: config.heartbeatMs });
-  // The email and webhook channels plug in here; until one is registered, its jobs stay pending.
-  const channels: DeliveryChannel[] = [];
+  const webhooks = createWebhookService({
+    store,
+    settings: config.webhooks,
+    publicUrl: config.publicUrl,
+    logger,
+  });
+  // The delivery channels; a channel that is not registered leaves its jobs pending.
+  const channels: DeliveryChannel[] = [webhooks.channel];
   const outbox =
     channels.length > 0
       ? createOutboxDispatcher({
@@ -54,6 +61,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
           logger,
           metrics: createOutboxMetrics(metrics.registry),
           schedule: parseRetrySchedule(config.retrySchedule),
+          concurrency: config.deliveryConcurrency,
         })
       : undefined;
   registerDeliveryGauge(metrics, () => store.deliveries.countByStatus());
@@ -103,7 +111,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       silenceRoutes({ store }),
       alertRoutes({ store }),
       subscriberRoutes({ store }),
-      webhookRoutes({ store }),
+      webhookRoutes({ store, ping: webhooks.ping }),
       subscriptionRoutes({ store }),
       deliveryRoutes({ store }),
       apiKeyRoutes({ store, secret }),
@@ -148,6 +156,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     async close(): Promise<void> {
       await kafka?.close();
       await outbox?.close();
+      await webhooks.close();
       await retention.close();
       await hub.close();
       await http.close();

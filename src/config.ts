@@ -1,5 +1,7 @@
+import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import type { WebhookSettings } from './delivery/webhook/webhook-service.ts';
 import { AppError } from './errors.ts';
 
 /**
@@ -85,6 +87,41 @@ const url = (protocols: string[], example: string) =>
     { message: `expected a URL such as ${example}` },
   );
 
+/** TOCSIN_WEBHOOK_ALLOWLIST: IP addresses, CIDR ranges, host names and `*.suffix` patterns. */
+const hostAllowlist = z.string().transform((text, ctx) => {
+  const entries = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  const isValid = (entry: string) => {
+    const [address, bits, extra] = entry.split('/');
+    const family = isIP(address!.replace(/^\[|\]$/g, ''));
+    if (family !== 0) {
+      if (extra !== undefined) return false;
+      return bits === undefined || (/^\d+$/.test(bits) && Number(bits) <= (family === 4 ? 32 : 128));
+    }
+    return bits === undefined && /^(\*\.)?[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*\.?$/.test(entry);
+  };
+  const bad = entries.filter((entry) => !isValid(entry));
+  if (bad.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected IP addresses, CIDR ranges or host names such as 127.0.0.1,10.1.0.0/16,*.internal (bad: ${bad.join(', ')})`,
+    });
+    return z.NEVER;
+  }
+  return entries;
+});
+
+const positiveNumber = z.string().transform((text, ctx) => {
+  const value = Number(text);
+  if (!/^\s*\d+(\.\d+)?\s*$/.test(text) || value <= 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a positive number, got "${text}"` });
+    return z.NEVER;
+  }
+  return value;
+});
+
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
 
@@ -119,6 +156,12 @@ const envSchema = z.object({
       'expected a comma-separated list of durations, e.g. 0s,5s,5m,30m',
     )
     .default('0s,5s,5m,30m,2h,5h,10h,10h'),
+  TOCSIN_DELIVERY_CONCURRENCY: positiveInt(64),
+  TOCSIN_WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
+  TOCSIN_WEBHOOK_ALLOWLIST: hostAllowlist.default([]),
+  TOCSIN_WEBHOOK_CONCURRENCY: positiveInt(4),
+  TOCSIN_WEBHOOK_RATE_LIMIT: optional(positiveNumber),
+  TOCSIN_WEBHOOK_DISABLE_AFTER: duration.default(5 * 86_400_000),
 });
 
 export type Config = {
@@ -150,6 +193,9 @@ export type Config = {
   retention: { alertsDays: number; ledgerDays: number; deliveryLogDays: number };
   /** Delivery retry delays, e.g. `0s,5s,5m,30m,2h,5h,10h,10h` (Svix's schedule). */
   retrySchedule: string;
+  /** Most deliveries (all channels) in flight at once per instance. */
+  deliveryConcurrency: number;
+  webhooks: WebhookSettings;
 };
 
 /** Parses the environment; throws one TOCSIN_INVALID_CONFIG listing every bad variable, one per line. */
@@ -203,5 +249,13 @@ export function loadConfig(
       deliveryLogDays: e.TOCSIN_RETENTION_DELIVERY_LOG_DAYS,
     },
     retrySchedule: e.TOCSIN_RETRY_SCHEDULE,
+    deliveryConcurrency: e.TOCSIN_DELIVERY_CONCURRENCY,
+    webhooks: {
+      timeoutMs: e.TOCSIN_WEBHOOK_TIMEOUT_MS,
+      allowlist: e.TOCSIN_WEBHOOK_ALLOWLIST,
+      concurrencyPerEndpoint: e.TOCSIN_WEBHOOK_CONCURRENCY,
+      ratePerSecond: e.TOCSIN_WEBHOOK_RATE_LIMIT,
+      disableAfterMs: e.TOCSIN_WEBHOOK_DISABLE_AFTER,
+    },
   };
 }

@@ -33,9 +33,10 @@ export const deliveryJobRecord = z
   })
   .meta({ id: 'DeliveryJob' });
 
-const attemptRecord = z
+export const attemptRecord = z
   .object({
     id: z.string(),
+    jobId: z.string().describe('the delivery: its id is the webhook-id of the attempt'),
     at: z.string(),
     statusCode: z.number().int().nullable(),
     durationMs: z.number(),

@@ -1,18 +1,27 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import type { PingResult } from '../../delivery/webhook/webhook-channel.ts';
+import { AppError } from '../../errors.ts';
 import { parseDuration } from '../../rules/rule-schema.ts';
 import type { Store, WebhookEndpoint } from '../../store/store.ts';
 import { errorBodySchema } from '../error-handler.ts';
+import { attemptRecord } from './delivery-routes.ts';
 import { ownedRecord } from './owned-record.ts';
 
 /**
  * Webhook endpoints (`/v1/webhooks`): a URL and a Standard Webhooks signing secret
  * (`whsec_…`). The secret is shown whole only when it is made — on create and on rotate —
  * and masked everywhere else. Rotating keeps the previous secret valid for a while (deliveries
- * are signed with both), so receivers can switch without dropping a delivery.
+ * are signed with both), so receivers can switch without dropping a delivery. `test` sends a
+ * signed `ping` at once; `attempts` is the endpoint's delivery log.
  */
 
-export type WebhookRoutesDeps = { store: Store; now?: () => Date };
+export type WebhookRoutesDeps = {
+  store: Store;
+  now?: () => Date;
+  /** Sends a signed ping (the webhook channel's); without it `test` answers 502. */
+  ping?: (endpoint: WebhookEndpoint) => Promise<PingResult>;
+};
 
 const webhookFormats = ['standard', 'alertmanager'] as const;
 
@@ -47,6 +56,17 @@ const webhookRecord = z
   .meta({ id: 'WebhookEndpoint' });
 
 const idParams = z.object({ id: z.string().min(1) });
+
+const pingRecord = z
+  .object({
+    webhookId: z.string().describe('the webhook-id header of the ping'),
+    delivered: z.boolean().describe('the endpoint answered 2xx'),
+    statusCode: z.number().int().nullable(),
+    durationMs: z.number(),
+    responseSnippet: z.string().nullable().describe('the first bytes of the answer'),
+    error: z.string().nullable(),
+  })
+  .meta({ id: 'WebhookPing' });
 
 /** `whsec_…abcd`: enough to tell secrets apart, nothing to sign with. */
 export function maskSecret(secret: string): string {
@@ -182,6 +202,47 @@ export function webhookRoutes(deps: WebhookRoutesDeps): FastifyPluginAsyncZod {
         const secret = request.body?.secret;
         const rotated = await store.endpoints.rotateSecret(id, new Date(now().getTime() + validFor), secret);
         return view(ownedRecord(rotated, request.tenantId, 'webhook endpoint', id), true);
+      },
+    );
+
+    app.post(
+      '/v1/webhooks/:id/test',
+      {
+        schema: {
+          summary: 'Send a signed test ping',
+          description:
+            'POSTs `{"type": "ping", …}`, signed like every delivery, to the endpoint now (also a ' +
+            'disabled one) and answers what happened. Not retried and not in the delivery log.',
+          tags: ['webhooks'],
+          params: idParams,
+          response: { 200: pingRecord, 404: errorBodySchema, 502: errorBodySchema },
+        },
+      },
+      async (request) => {
+        const endpoint = await owned(request.params.id, request.tenantId);
+        if (!deps.ping) throw new AppError('TOCSIN_DELIVERY_FAILED', 'no webhook channel is configured');
+        return deps.ping(endpoint);
+      },
+    );
+
+    app.get(
+      '/v1/webhooks/:id/attempts',
+      {
+        schema: {
+          summary: "The endpoint's delivery attempts, newest first",
+          description:
+            'Each attempt: time, status code, duration, the first bytes of the answer, the error. ' +
+            'Replay a delivery with `POST /v1/deliveries/{jobId}/replay`, or every failed one since ' +
+            'a time with `POST /v1/deliveries/replay` and this `endpointId`.',
+          tags: ['webhooks'],
+          params: idParams,
+          querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).default(100) }),
+          response: { 200: z.object({ items: z.array(attemptRecord) }), 404: errorBodySchema },
+        },
+      },
+      async (request) => {
+        const endpoint = await owned(request.params.id, request.tenantId);
+        return { items: await store.attempts.list({ endpointId: endpoint.id, limit: request.query.limit }) };
       },
     );
 
