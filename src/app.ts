@@ -1,6 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
+import { createEmailDelivery, publicUrlWarning } from './delivery/email/email-delivery.ts';
 import type { DeliveryChannel } from './delivery/outbox/channel.ts';
 import { createOutboxDispatcher } from './delivery/outbox/outbox-dispatcher.ts';
 import { createOutboxMetrics } from './delivery/outbox/outbox-metrics.ts';
@@ -8,6 +9,7 @@ import { parseRetrySchedule } from './delivery/outbox/retry-schedule.ts';
 import { createWebhookService } from './delivery/webhook/webhook-service.ts';
 import { createStreamHub } from './delivery/websocket/stream-hub.ts';
 import { streamRoutes } from './delivery/websocket/stream-routes.ts';
+import { createStreamTokens } from './delivery/websocket/stream-tokens.ts';
 import { ensureFirstApiKey, loadOrCreateSecret } from './http/api-keys.ts';
 import { createApiKeyAuth } from './http/auth.ts';
 import { eventRoutes } from './http/event-routes.ts';
@@ -25,6 +27,7 @@ import { webhookRoutes } from './http/routes/webhook-routes.ts';
 import { createEventProcessor } from './ingest/event-processor.ts';
 import { createKafkaIngest } from './ingest/kafka-ingest.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { pageRoutes } from './page/page-routes.ts';
 import type { CompiledRule } from './rules/compiled-rule.ts';
 import { loadRules } from './rules/load-rules.ts';
 import { createRuleIndex } from './rules/rule-index.ts';
@@ -44,7 +47,13 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
   const secret = await loadOrCreateSecret(config.dataDir, config.secret);
   const matcher = createRuleIndex(rules);
   const store = createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
-  const hub = createStreamHub({ log: store.alerts, logger, heartbeatMs: config.heartbeatMs });
+  const hub = createStreamHub({
+    log: store.alerts,
+    logger,
+    heartbeatMs: config.heartbeatMs,
+    limits: config.stream,
+  });
+  const streamTokens = createStreamTokens({ secret, ttlMs: config.stream.tokenTtlMs });
   const webhooks = createWebhookService({
     store,
     settings: config.webhooks,
@@ -52,7 +61,8 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     logger,
   });
   // The delivery channels; a channel that is not registered leaves its jobs pending.
-  const channels: DeliveryChannel[] = [webhooks.channel];
+  const email = createEmailDelivery({ config, store, secret, logger, wake: () => outbox?.wake() });
+  const channels: DeliveryChannel[] = [webhooks.channel, email.channel];
   const outbox =
     channels.length > 0
       ? createOutboxDispatcher({
@@ -101,7 +111,8 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     routes: [
       healthRoutes({ metrics, checks }),
       eventRoutes({ processor, metrics, maxBodyBytes: config.maxBodyBytes }),
-      streamRoutes({ hub }),
+      streamRoutes({ hub, tokens: streamTokens, heartbeatMs: config.heartbeatMs }),
+      pageRoutes(),
       ruleRoutes({
         store,
         matcher,
@@ -115,6 +126,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       subscriptionRoutes({ store }),
       deliveryRoutes({ store }),
       apiKeyRoutes({ store, secret }),
+      email.routes,
     ],
   });
 
@@ -126,6 +138,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     logger,
     store,
     processor,
+    email,
 
     async start(): Promise<void> {
       mkdirSync(config.dataDir, { recursive: true });
@@ -140,10 +153,13 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       await loadApiRules();
       await hub.start();
       outbox?.start();
+      email.scheduler.start();
       retention.start();
       await http.listen({ port: config.port, host: config.host });
       await kafka?.start();
       logger.info({ url: this.url(), rules: rules.length, kafka: Boolean(kafka) }, 'Tocsin started');
+      const insecureLinks = publicUrlWarning(config.publicUrl);
+      if (insecureLinks) logger.warn({ publicUrl: config.publicUrl }, insecureLinks);
     },
 
     /** The base URL it listens on (after `start`); with `PORT=0` the port the OS picked. */
@@ -155,7 +171,9 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
 
     async close(): Promise<void> {
       await kafka?.close();
+      await email.scheduler.close(); // it creates jobs: stop it before the outbox
       await outbox?.close();
+      await email.channel.close(); // the SMTP pool, once no send is in flight
       await webhooks.close();
       await retention.close();
       await hub.close();

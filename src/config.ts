@@ -144,6 +144,13 @@ const envSchema = z.object({
   TOCSIN_API_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   TOCSIN_HEARTBEAT_MS: positiveInt(25_000),
+  TOCSIN_STREAM_QUEUE_MAX: byteSize.default(1024 ** 2),
+  TOCSIN_STREAM_MAX_CONNECTIONS_PER_KEY: positiveInt(100),
+  TOCSIN_STREAM_MAX_MESSAGE: byteSize.default(4 * 1024),
+  TOCSIN_STREAM_MESSAGES_PER_SECOND: positiveInt(10),
+  TOCSIN_STREAM_TOKEN_TTL: duration
+    .refine((ms) => ms > 0 && ms <= 86_400_000, 'expected a duration from 1s to 24h')
+    .default(900_000),
   TOCSIN_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   TOCSIN_ACK_QUIET: duration.default(86_400_000),
   TOCSIN_RETENTION_ALERTS_DAYS: positiveInt(30),
@@ -187,6 +194,17 @@ export type Config = {
   apiKey: string | undefined;
   logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   heartbeatMs: number;
+  /** Limits of `/v1/stream` (delivery/websocket). */
+  stream: {
+    /** Unsent bytes one client may hold; past it the hub closes it with 1013. */
+    maxQueueBytes: number;
+    maxConnectionsPerKey: number;
+    /** Largest message a client may send. */
+    maxMessageBytes: number;
+    messagesPerSecond: number;
+    /** Lifetime of a token from `POST /v1/stream/tokens`. */
+    tokenTtlMs: number;
+  };
   shutdownTimeoutMs: number;
   /** An acknowledged (rule, group) re-arms after this long without a new alert. */
   ackQuietMs: number;
@@ -241,6 +259,13 @@ export function loadConfig(
     apiKey: e.TOCSIN_API_KEY,
     logLevel: e.LOG_LEVEL,
     heartbeatMs: e.TOCSIN_HEARTBEAT_MS,
+    stream: {
+      maxQueueBytes: e.TOCSIN_STREAM_QUEUE_MAX,
+      maxConnectionsPerKey: e.TOCSIN_STREAM_MAX_CONNECTIONS_PER_KEY,
+      maxMessageBytes: e.TOCSIN_STREAM_MAX_MESSAGE,
+      messagesPerSecond: e.TOCSIN_STREAM_MESSAGES_PER_SECOND,
+      tokenTtlMs: e.TOCSIN_STREAM_TOKEN_TTL,
+    },
     shutdownTimeoutMs: e.TOCSIN_SHUTDOWN_TIMEOUT_MS,
     ackQuietMs: e.TOCSIN_ACK_QUIET,
     retention: {

@@ -6,11 +6,17 @@ type Message = { type: string; [key: string]: unknown };
  * A real `ws` client on `/v1/stream` that records every message, so a test can wait for the
  * one it expects (`next`) and still see all that came before and after.
  */
-export async function openStream(url: string, options: { headers?: Record<string, string> } = {}) {
-  const socket = new WebSocket(url, { headers: options.headers });
+export async function openStream(
+  url: string,
+  options: { headers?: Record<string, string>; /** Answer pings (default true). */ autoPong?: boolean } = {},
+) {
+  const socket = new WebSocket(url, { headers: options.headers, autoPong: options.autoPong ?? true });
   const messages: Message[] = [];
   const waiters: { predicate: (message: Message) => boolean; resolve: (message: Message) => void }[] = [];
   let closed: { code: number; reason: string } | undefined;
+  const closing = new Promise<{ code: number; reason: string }>((resolve) =>
+    socket.once('close', (code, reason) => resolve({ code, reason: reason.toString() })),
+  );
 
   socket.on('message', (data) => {
     const message = JSON.parse(data.toString()) as Message;
@@ -38,6 +44,15 @@ export async function openStream(url: string, options: { headers?: Record<string
     socket,
     messages,
     closed: () => closed,
+    /** Resolves with the close code and reason once the socket has closed. */
+    waitForClose(timeoutMs = 5_000): Promise<{ code: number; reason: string }> {
+      return Promise.race([
+        closing,
+        new Promise<never>((_, reject) =>
+          setTimeout(() => reject(new Error(`the stream did not close within ${timeoutMs} ms`)), timeoutMs),
+        ),
+      ]);
+    },
     /** The first message (already received or still to come) that satisfies the predicate. */
     next(predicate: (message: Message) => boolean, timeoutMs = 5_000): Promise<Message> {
       const seen = messages.find(predicate);
@@ -74,3 +89,20 @@ export const isAlertFor = (ruleId: string, eventId?: string) => (message: Messag
   const alert = message.alert as { ruleId: string; eventIds: string[] };
   return alert.ruleId === ruleId && (eventId === undefined || alert.eventIds.includes(eventId));
 };
+
+/** The HTTP status that answers an upgrade request (101 when it is accepted, then closed at once). */
+export function upgradeStatus(url: string, options: { headers?: Record<string, string> } = {}): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const socket = new WebSocket(url, { headers: options.headers });
+    socket.once('open', () => {
+      socket.close();
+      resolve(101);
+    });
+    socket.once('unexpected-response', (_request, response) => {
+      resolve(response.statusCode ?? 0);
+      response.resume();
+      socket.terminate();
+    });
+    socket.on('error', (error) => reject(error));
+  });
+}

@@ -1,59 +1,129 @@
 import type { WebSocket } from 'ws';
+import type { Principal } from '../../http/auth.ts';
 import type { Logger } from '../../logger.ts';
-import type { StoredAlert } from '../../store/store.ts';
+import type { StoredAlert, Tenanted } from '../../store/store.ts';
+import { cursorOrder } from './cursor-order.ts';
+import { createStreamConnection, type StreamConnection, type StreamLimits } from './stream-connection.ts';
+import type { StreamFilter } from './stream-filter.ts';
+import { encodeAlertMessage, encodeMessage, streamCloseCodes } from './stream-messages.ts';
 
-/** Messages the server sends on `/v1/stream` (shared/spec/contracts.md, WebSocket). */
-export type StreamServerMessage =
-  | { type: 'alert'; cursor: string; alert: StoredAlert }
-  | { type: 'heartbeat'; time: string }
-  | { type: 'error'; code: string; message: string };
-
-/** The part of the store the hub reads: the alert log, in commit order. */
+/** The part of the store the hub reads: the alert log, in commit order (see store/alert-log.ts). */
 export type AlertLog = {
-  after(cursor: string | null, limit: number): Promise<StoredAlert[]>;
+  after(cursor: string | null, limit: number, scope?: Tenanted): Promise<StoredAlert[]>;
   headCursor(): Promise<string>;
+  isCursorExpired(cursor: string): Promise<boolean>;
 };
 
-type Connection = { socket: WebSocket; isAlive: boolean };
+export type StreamHubLimits = StreamLimits & {
+  /** Open streams per API key (a token counts for the key it was issued to). */
+  maxConnectionsPerKey: number;
+};
 
-const pageSize = 500;
+export type AttachOptions = {
+  principal: Principal;
+  filter: StreamFilter;
+  /** Resume after this cursor (`?since=`); absent: live alerts only. */
+  since?: string | undefined;
+  /** Expiry of the token the client presented (epoch ms); absent for an API key. */
+  expiresAt?: number | undefined;
+};
 
 /**
- * Streams the alert log to every connected dashboard. The hub tails the log from the head
- * it saw at start: after each local commit (`committed`) and every `pollMs` (alerts committed
- * by other instances sharing the store). Only `active` alerts are streamed; suppressed and
- * silenced ones stay in the log.
+ * One tenant's tail of the alert log: `cursor`/`order` is the newest position the hub has
+ * read (and broadcast) for it. Every position at or before it is either visible in the store
+ * or will never exist (the alert-log invariant), which is what lets a catching-up connection
+ * join the broadcast at this point.
+ */
+type Tail = {
+  tenantId: string;
+  cursor: string;
+  order: number;
+  ready: Promise<void>;
+  isReady: boolean;
+  connections: Set<StreamConnection>;
+};
+
+const livePageSize = 500;
+const backlogPageSize = 200;
+
+/**
+ * Streams the alert log to every connected dashboard (shared/spec/contracts.md, WebSocket).
  *
- * Invariant: one drain runs at a time and moves `cursor` forward only past alerts it has
- * sent, so every connection receives the log in cursor order, without gaps or repeats.
+ * Live: per tenant with connections, the hub tails the log from the head it saw when the tail
+ * was created, after each local commit (`committed`) and every `pollMs` (commits of other
+ * instances sharing the store), and broadcasts each `active` alert to the live connections
+ * whose filter takes it. Only one drain runs at a time; it encodes each alert once.
+ *
+ * Resume (`since`): a connection first reads its backlog from the store page by page, paced by
+ * its send queue, while the broadcast passes it by. Each connection keeps `order`, the log
+ * position it has passed; the broadcast skips alerts at or before it. The connection turns live
+ * in the same synchronous step in which it finds `order` at or past its tail's, so no drain can
+ * run between the check and the switch: alerts the tail reads later are after `order` and reach
+ * it live; alerts before were read from the store. Hence no gap and no repeat at the seam, even
+ * while alerts keep committing during the backlog read.
  */
 export function createStreamHub(deps: {
   log: AlertLog;
   logger: Logger;
   heartbeatMs: number;
   pollMs?: number;
+  limits: StreamHubLimits;
 }) {
-  const connections = new Set<Connection>();
-  let cursor: string | null = null;
+  const { log, logger, limits } = deps;
+  const tails = new Map<string, Tail>();
+  const connections = new Set<StreamConnection>();
+  const perKey = new Map<string, number>();
   let draining: Promise<void> | undefined;
   let drainAgain = false;
+  let isClosing = false;
   let timers: NodeJS.Timeout[] = [];
 
-  function send(connection: Connection, message: StreamServerMessage): void {
-    if (connection.socket.readyState !== connection.socket.OPEN) return;
-    connection.socket.send(JSON.stringify(message));
+  const keyOf = (principal: Principal) => `${principal.tenantId}\u0000${principal.keyId ?? principal.name}`;
+
+  function tailOf(tenantId: string): Tail {
+    const existing = tails.get(tenantId);
+    if (existing) return existing;
+    const tail: Tail = {
+      tenantId,
+      cursor: '',
+      order: 0,
+      isReady: false,
+      ready: Promise.resolve(),
+      connections: new Set(),
+    };
+    tail.ready = log.headCursor().then(
+      (cursor) => {
+        tail.cursor = cursor;
+        tail.order = cursorOrder(cursor);
+        tail.isReady = true;
+      },
+      (error: unknown) => {
+        // Its connections close (see attach); the next one tries a fresh tail.
+        if (tails.get(tenantId) === tail) tails.delete(tenantId);
+        throw error;
+      },
+    );
+    tails.set(tenantId, tail);
+    return tail;
   }
 
-  async function drainLog(): Promise<void> {
+  async function drainTail(tail: Tail): Promise<void> {
     for (;;) {
-      const alerts = await deps.log.after(cursor, pageSize);
+      const alerts = await log.after(tail.cursor, livePageSize, { tenantId: tail.tenantId });
       for (const alert of alerts) {
-        cursor = alert.cursor;
-        if (alert.status !== 'active') continue;
-        const message: StreamServerMessage = { type: 'alert', cursor: alert.cursor, alert };
-        for (const connection of connections) send(connection, message);
+        const order = cursorOrder(alert.cursor);
+        tail.cursor = alert.cursor;
+        tail.order = order;
+        let frame: Buffer | undefined;
+        for (const connection of tail.connections) {
+          if (connection.phase !== 'live' || order <= connection.order) continue;
+          connection.order = order;
+          if (alert.status !== 'active' || !connection.matches(alert)) continue;
+          frame ??= encodeAlertMessage(alert);
+          connection.send(frame);
+        }
       }
-      if (alerts.length < pageSize) return;
+      if (alerts.length < livePageSize) return;
     }
   }
 
@@ -65,11 +135,13 @@ export function createStreamHub(deps: {
     draining = (async () => {
       do {
         drainAgain = false;
-        await drainLog();
+        for (const tail of [...tails.values()]) {
+          if (tail.isReady && tail.connections.size > 0) await drainTail(tail);
+        }
       } while (drainAgain);
     })()
       .catch((error: unknown) =>
-        deps.logger.warn({ err: error }, 'reading the alert log failed; retrying on the next poll'),
+        logger.warn({ err: error }, 'reading the alert log failed; retrying on the next poll'),
       )
       .finally(() => {
         draining = undefined;
@@ -77,40 +149,111 @@ export function createStreamHub(deps: {
     return draining;
   }
 
-  function beat(): void {
-    const time = new Date().toISOString();
-    for (const connection of connections) {
-      // A peer that did not answer the previous ping is gone (laptop asleep, network cut).
-      if (!connection.isAlive) {
-        connection.socket.terminate();
-        connections.delete(connection);
-        continue;
+  /** Reads the backlog after `since`, then turns the connection live (see the invariant above). */
+  async function catchUp(connection: StreamConnection, tail: Tail, since: string): Promise<void> {
+    let cursor = since;
+    connection.order = cursorOrder(since);
+    connection.phase = 'catching-up';
+    for (;;) {
+      // Pace the backlog on the client: never queue more than a quarter of the bound from it.
+      await connection.queue.whenBelow(limits.maxQueueBytes / 4);
+      if (connection.isClosed()) return;
+      if (connection.order >= tail.order) {
+        connection.phase = 'live';
+        return;
       }
-      connection.isAlive = false;
-      connection.socket.ping();
-      send(connection, { type: 'heartbeat', time });
+      const seen = { cursor: tail.cursor, order: tail.order };
+      const alerts = await log.after(cursor, backlogPageSize, { tenantId: tail.tenantId });
+      if (connection.isClosed()) return;
+      for (const alert of alerts) {
+        const order = cursorOrder(alert.cursor);
+        if (order <= connection.order) continue;
+        connection.order = order;
+        cursor = alert.cursor;
+        if (alert.status !== 'active' || !connection.matches(alert)) continue;
+        if (!connection.send(encodeAlertMessage(alert))) return;
+      }
+      // A short page holds every alert of the tenant up to `seen`: the tail had seen it before
+      // the read began, so all positions up to it were visible to the read or never will be.
+      if (alerts.length < backlogPageSize && seen.order > connection.order) {
+        connection.order = seen.order;
+        cursor = seen.cursor;
+      }
     }
+  }
+
+  async function begin(connection: StreamConnection, tail: Tail, since: string | undefined): Promise<void> {
+    await tail.ready;
+    if (connection.isClosed()) return;
+    if (since !== undefined && (await log.isCursorExpired(since))) {
+      connection.sendError('cursor_expired');
+      since = undefined;
+    }
+    if (connection.isClosed()) return;
+    if (since === undefined) {
+      // Live from the tail's head: synchronous with reading it, so nothing falls in between.
+      connection.order = tail.order;
+      connection.phase = 'live';
+      return;
+    }
+    await catchUp(connection, tail, since);
+  }
+
+  function beat(): void {
+    const frame = encodeMessage({ type: 'heartbeat', time: new Date().toISOString() });
+    for (const connection of connections) connection.beat(frame);
   }
 
   return {
     async start(): Promise<void> {
-      cursor = await deps.log.headCursor();
       timers = [setInterval(beat, deps.heartbeatMs), setInterval(() => void drain(), deps.pollMs ?? 1_000)];
       for (const timer of timers) timer.unref();
     },
 
-    attach(socket: WebSocket): void {
-      const connection: Connection = { socket, isAlive: true };
-      connections.add(connection);
-      socket.on('pong', () => {
-        connection.isAlive = true;
+    /** False when the principal's key already holds the most streams allowed (answer 429 before the upgrade). */
+    canConnect(principal: Principal): boolean {
+      return (perKey.get(keyOf(principal)) ?? 0) < limits.maxConnectionsPerKey;
+    },
+
+    attach(socket: WebSocket, options: AttachOptions): StreamConnection {
+      const { principal } = options;
+      const key = keyOf(principal);
+      const tail = tailOf(principal.tenantId);
+      const connection = createStreamConnection({
+        socket,
+        principal,
+        filter: options.filter,
+        expiresAt: options.expiresAt,
+        limits,
+        logger,
+        onClosed: () => {
+          connections.delete(connection);
+          tail.connections.delete(connection);
+          if (tail.connections.size === 0 && tails.get(tail.tenantId) === tail) tails.delete(tail.tenantId);
+          const count = (perKey.get(key) ?? 1) - 1;
+          if (count > 0) perKey.set(key, count);
+          else perKey.delete(key);
+        },
       });
-      socket.on('close', () => connections.delete(connection));
-      socket.on('error', (error) => deps.logger.debug({ err: error }, 'stream socket error'));
+      connections.add(connection);
+      tail.connections.add(connection);
+      perKey.set(key, (perKey.get(key) ?? 0) + 1);
+      if (isClosing) {
+        connection.close(streamCloseCodes.goingAway, 'server shutting down');
+      } else if ((perKey.get(key) ?? 0) > limits.maxConnectionsPerKey) {
+        // Two upgrades of one key raced past `canConnect`.
+        connection.close(streamCloseCodes.policyViolation, 'too many connections for this API key');
+      } else {
+        begin(connection, tail, options.since).catch((error: unknown) => {
+          logger.warn({ err: error }, 'reading a stream backlog failed; closing the stream');
+          connection.close(1011, 'the alert log cannot be read: reconnect with since');
+        });
+      }
+      return connection;
     },
 
     /** A local commit stored alerts: stream them now rather than at the next poll. */
-    committed(alerts: StoredAlert[]): void {
+    committed(alerts: readonly StoredAlert[]): void {
       if (alerts.length > 0) void drain();
     },
 
@@ -125,10 +268,12 @@ export function createStreamHub(deps: {
 
     /** Closes every socket with 1001 (going away) so clients reconnect to another instance. */
     async close(): Promise<void> {
+      isClosing = true;
       for (const timer of timers) clearInterval(timer);
       await draining;
-      for (const connection of connections) connection.socket.close(1001, 'server shutting down');
-      connections.clear();
+      for (const connection of [...connections]) {
+        connection.close(streamCloseCodes.goingAway, 'server shutting down');
+      }
     },
   };
 }

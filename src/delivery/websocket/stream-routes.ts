@@ -1,22 +1,111 @@
+import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
+import { z } from 'zod';
+import { principalOf } from '../../http/auth.ts';
+import { errorBody, errorBodySchema } from '../../http/error-handler.ts';
+import { severities } from '../../rules/rule-schema.ts';
+import { isWellFormedCursor } from './cursor-order.ts';
+import { splitCommaList } from './stream-filter.ts';
 import type { StreamHub } from './stream-hub.ts';
+import { streamCloseCodes } from './stream-messages.ts';
+import type { StreamTokens } from './stream-tokens.ts';
 
-/** `GET /v1/stream`: upgrades to a WebSocket that receives `{type: "alert", cursor, alert}` messages. */
-export function streamRoutes(deps: { hub: StreamHub }): FastifyPluginAsyncZod {
+const streamQuery = z.object({
+  token: z.string().min(1).optional().describe('a token from POST /v1/stream/tokens, instead of the header'),
+  since: z
+    .string()
+    .min(1)
+    .refine(isWellFormedCursor, 'not a cursor of the alert log')
+    .optional()
+    .describe('resume after this cursor: the backlog first, then live alerts'),
+  rules: z.string().optional().describe('comma-separated rule ids'),
+  tags: z.string().optional().describe('comma-separated tags; an alert with any of them passes'),
+  minSeverity: z.enum(severities).optional(),
+});
+
+const tokenOf = (request: FastifyRequest) => (request.query as { token?: string } | undefined)?.token;
+
+/**
+ * `GET /v1/stream` (the WebSocket, shared/spec/contracts.md) and `POST /v1/stream/tokens`.
+ * Credentials, the query and the per-key connection limit are checked before the upgrade, so
+ * a refusal is a plain HTTP answer (401, 400, 429); everything after is the hub's.
+ */
+export function streamRoutes(deps: {
+  hub: StreamHub;
+  tokens: StreamTokens;
+  heartbeatMs: number;
+}): FastifyPluginAsyncZod {
+  const { hub, tokens } = deps;
+
   return async (app) => {
+    app.post(
+      '/v1/stream/tokens',
+      {
+        schema: {
+          summary: 'Issue a short-lived stream token',
+          description:
+            'For browsers, which cannot set headers on a WebSocket: open `/v1/stream?token=<token>`. ' +
+            'A stream opened with it closes with code 4001 when it expires; get a new token and reconnect with `since`.',
+          tags: ['stream'],
+          response: {
+            200: z.object({
+              token: z.string(),
+              expiresAt: z.iso.datetime(),
+              heartbeatMs: z.number().int().describe('interval of the server heartbeat messages'),
+            }),
+            401: errorBodySchema,
+          },
+        },
+      },
+      async (request) => {
+        const { token, expiresAt } = tokens.issue(principalOf(request));
+        return { token, expiresAt: new Date(expiresAt).toISOString(), heartbeatMs: deps.heartbeatMs };
+      },
+    );
+
     app.get(
       '/v1/stream',
       {
         websocket: true,
-        schema: {
-          summary: 'Live alert stream (WebSocket)',
-          description:
-            'Upgrades to a WebSocket. Server messages: {"type":"alert","cursor","alert"}, {"type":"heartbeat","time"}, ' +
-            '{"type":"error","code","message"}.',
-          tags: ['stream'],
+        // Only consulted without an Authorization header (see http/auth.ts).
+        config: { credential: (request) => tokens.verify(tokenOf(request))?.principal },
+        schema: { querystring: streamQuery },
+        preHandler: async (request, reply) => {
+          if (!hub.canConnect(principalOf(request))) {
+            return reply
+              .code(429)
+              .send(
+                errorBody(
+                  'TOCSIN_TOO_MANY_CONNECTIONS',
+                  'this API key holds the most streams allowed (TOCSIN_STREAM_MAX_CONNECTIONS_PER_KEY)',
+                ),
+              );
+          }
         },
       },
-      (socket) => deps.hub.attach(socket),
+      (socket, request) => {
+        const query = request.query as z.infer<typeof streamQuery>;
+        const principal = principalOf(request);
+        // A token's expiry ends the stream; an API key's stream lasts (the header wins over a token).
+        let expiresAt: number | undefined;
+        if (request.headers.authorization === undefined) {
+          expiresAt = tokens.verify(query.token)?.expiresAt;
+          if (expiresAt === undefined) {
+            socket.close(streamCloseCodes.tokenExpired, 'token expired');
+            return;
+          }
+        }
+        hub.attach(socket, {
+          principal,
+          filter: {
+            rules: splitCommaList(query.rules),
+            tags: splitCommaList(query.tags),
+            minSeverity: query.minSeverity,
+          },
+          since: query.since,
+          expiresAt,
+        });
+      },
     );
   };
 }
