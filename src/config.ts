@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
+import { parseMailbox } from './delivery/email/header-safety.ts';
 import type { WebhookSettings } from './delivery/webhook/webhook-service.ts';
 import { AppError } from './errors.ts';
 
@@ -87,6 +88,22 @@ const url = (protocols: string[], example: string) =>
     { message: `expected a URL such as ${example}` },
   );
 
+const nonNegativeInt = (fallback: number) =>
+  z
+    .string()
+    .default(String(fallback))
+    .transform((text, ctx) => {
+      if (!/^\d+$/.test(text.trim())) {
+        ctx.addIssue({ code: 'custom', message: `expected a whole number (0 or more), got "${text}"` });
+        return z.NEVER;
+      }
+      return Number(text);
+    });
+
+const mailbox = z.string().refine((text) => parseMailbox(text) !== undefined, {
+  message: 'expected one email address, e.g. Tocsin <alerts@example.com> or alerts@example.com',
+});
+
 /** TOCSIN_WEBHOOK_ALLOWLIST: IP addresses, CIDR ranges, host names and `*.suffix` patterns. */
 const hostAllowlist = z.string().transform((text, ctx) => {
   const entries = text
@@ -139,7 +156,7 @@ const envSchema = z.object({
   SMTP_URL: optional(url(['smtp:', 'smtps:'], 'smtp://user:pass@host:587')),
   TOCSIN_PUBLIC_URL: optional(url(['http:', 'https:'], 'https://alerts.example.com')),
   TOCSIN_SECRET: optional(z.string().min(16, 'must be at least 16 characters')),
-  SMTP_FROM: z.string().min(3).default('Tocsin <alerts@localhost>'),
+  SMTP_FROM: mailbox.default('Tocsin <alerts@localhost>'),
   TOCSIN_MAX_BODY: byteSize.default(10 * 1024 ** 2),
   TOCSIN_API_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
@@ -169,7 +186,30 @@ const envSchema = z.object({
   TOCSIN_WEBHOOK_CONCURRENCY: positiveInt(4),
   TOCSIN_WEBHOOK_RATE_LIMIT: optional(positiveNumber),
   TOCSIN_WEBHOOK_DISABLE_AFTER: duration.default(5 * 86_400_000),
+  SMTP_POOL_SIZE: positiveInt(5),
+  SMTP_RATE_PER_SECOND: positiveInt(10),
+  TOCSIN_EMAIL_HOURLY_LIMIT: nonNegativeInt(20),
+  TOCSIN_DIGEST_MAX_ALERTS: positiveInt(50),
+  TOCSIN_UNSUBSCRIBE_MAILTO: optional(
+    mailbox.refine((text) => !/[<>]/.test(text), {
+      message: 'expected a bare address, e.g. unsubscribe@example.com',
+    }),
+  ),
+  TOCSIN_DKIM_DOMAIN: optional(z.string().regex(/^[A-Za-z0-9.-]+$/, 'expected a domain name')),
+  TOCSIN_DKIM_SELECTOR: optional(z.string().regex(/^[A-Za-z0-9._-]+$/, 'expected a DKIM selector')),
+  TOCSIN_DKIM_PRIVATE_KEY: optional(z.string().min(1)),
 });
+
+/** DKIM is all or nothing: a half-configured signer would send unsigned mail without a word. */
+const dkimVariables = ['TOCSIN_DKIM_DOMAIN', 'TOCSIN_DKIM_SELECTOR', 'TOCSIN_DKIM_PRIVATE_KEY'] as const;
+
+function dkimProblems(env: Record<string, string | undefined>): { variable: string; message: string }[] {
+  const given = dkimVariables.filter((name) => env[name] !== undefined && env[name] !== '');
+  if (given.length === 0 || given.length === dkimVariables.length) return [];
+  return dkimVariables
+    .filter((name) => !given.includes(name))
+    .map((variable) => ({ variable, message: `required when ${given.join(' and ')} is set` }));
+}
 
 export type Config = {
   port: number;
@@ -214,6 +254,23 @@ export type Config = {
   /** Most deliveries (all channels) in flight at once per instance. */
   deliveryConcurrency: number;
   webhooks: WebhookSettings;
+  email: EmailConfig;
+};
+
+/** Email delivery settings besides SMTP_URL, SMTP_FROM and TOCSIN_PUBLIC_URL. */
+export type EmailConfig = {
+  /** SMTP connections kept open (nodemailer pool). */
+  poolSize: number;
+  /** Most messages per second over the whole pool. */
+  ratePerSecond: number;
+  /** Most immediate alert emails per subscriber per hour; the rest go into a digest. 0: no limit. */
+  hourlyLimit: number;
+  /** Most alerts listed in one digest; the rest are counted in an "and N more" link. */
+  digestMaxAlerts: number;
+  /** A `mailto:` address offered in List-Unsubscribe besides the one-click URL. */
+  unsubscribeMailto: string | undefined;
+  /** DKIM signing; `privateKey` is the PEM text or the path of a PEM file. */
+  dkim: { domain: string; selector: string; privateKey: string } | undefined;
 };
 
 /** Parses the environment; throws one TOCSIN_INVALID_CONFIG listing every bad variable, one per line. */
@@ -222,11 +279,13 @@ export function loadConfig(
   cwd = process.cwd(),
 ): Config {
   const result = envSchema.safeParse(env);
-  if (!result.success) {
-    const problems = result.error.issues.map((issue) => ({
-      variable: String(issue.path[0]),
-      message: issue.message,
-    }));
+  const problems = [
+    ...(result.success
+      ? []
+      : result.error.issues.map((issue) => ({ variable: String(issue.path[0]), message: issue.message }))),
+    ...dkimProblems(env),
+  ];
+  if (!result.success || problems.length > 0) {
     throw new AppError(
       'TOCSIN_INVALID_CONFIG',
       problems.map((problem) => `${problem.variable}: ${problem.message}`).join('\n'),
@@ -281,6 +340,21 @@ export function loadConfig(
       concurrencyPerEndpoint: e.TOCSIN_WEBHOOK_CONCURRENCY,
       ratePerSecond: e.TOCSIN_WEBHOOK_RATE_LIMIT,
       disableAfterMs: e.TOCSIN_WEBHOOK_DISABLE_AFTER,
+    },
+    email: {
+      poolSize: e.SMTP_POOL_SIZE,
+      ratePerSecond: e.SMTP_RATE_PER_SECOND,
+      hourlyLimit: e.TOCSIN_EMAIL_HOURLY_LIMIT,
+      digestMaxAlerts: e.TOCSIN_DIGEST_MAX_ALERTS,
+      unsubscribeMailto: e.TOCSIN_UNSUBSCRIBE_MAILTO,
+      dkim:
+        e.TOCSIN_DKIM_DOMAIN && e.TOCSIN_DKIM_SELECTOR && e.TOCSIN_DKIM_PRIVATE_KEY
+          ? {
+              domain: e.TOCSIN_DKIM_DOMAIN,
+              selector: e.TOCSIN_DKIM_SELECTOR,
+              privateKey: e.TOCSIN_DKIM_PRIVATE_KEY,
+            }
+          : undefined,
     },
   };
 }
