@@ -110,7 +110,8 @@ export function queryHolds(node: QueryNode, context: QueryContext): boolean {
   }
 }
 
-function explanationOf(hit: LeafHit, analysis: EventAnalysis): MatchExplanation {
+/** The explanation of a leaf's first occurrence (see the ordering above). */
+export function explanationOf(hit: LeafHit, analysis: EventAnalysis): MatchExplanation {
   const { field, valueIndex } = hit;
   let text: string;
   let start = 0;
