@@ -58,10 +58,10 @@ export function createDigestScheduler(options: DigestSchedulerOptions) {
   let started = false;
   let closing = false;
 
-  /** One pass over the subscriptions; returns the digests it built and when the next one is due. */
-  async function tick(): Promise<{ built: DeliveryJob[]; nextDueAt: Date }> {
+  /** One pass over the subscriptions: the digests it built, and the earliest period end to come. */
+  async function tick(): Promise<{ built: DeliveryJob[]; nextPeriodEnd: Date | undefined }> {
     const at = now();
-    let nextDueAt = new Date(at.getTime() + tickMs);
+    let nextDue: Date | undefined;
     const built: DeliveryJob[] = [];
     const [subscriptions, subscribers] = await Promise.all([
       store.subscriptions.list({ channel: 'email' }),
@@ -75,7 +75,7 @@ export function createDigestScheduler(options: DigestSchedulerOptions) {
       const timeZone = zones.get(subscription.subscriberId) ?? 'UTC';
       const period = lastEndedPeriod(cadence, timeZone, at);
       const due = nextPeriodEnd(cadence, timeZone, at);
-      if (due < nextDueAt) nextDueAt = due;
+      if (nextDue === undefined || due < nextDue) nextDue = due;
       if (lastBuilt.get(subscription.id) === period.key) continue;
       try {
         const job = await store.digests.build({
@@ -96,14 +96,17 @@ export function createDigestScheduler(options: DigestSchedulerOptions) {
     }
     for (const id of lastBuilt.keys()) if (!live.has(id)) lastBuilt.delete(id);
     if (built.length > 0) options.onBuilt?.(built);
-    return { built, nextDueAt };
+    return { built, nextPeriodEnd: nextDue };
   }
 
   function schedule(delayMs: number) {
     if (closing) return;
     timer = setTimeout(() => {
       const pass = tick().then(
-        ({ nextDueAt }) => schedule(Math.min(tickMs, Math.max(0, nextDueAt.getTime() - now().getTime()))),
+        ({ nextPeriodEnd }) => {
+          const untilEnd = nextPeriodEnd ? nextPeriodEnd.getTime() - now().getTime() : tickMs;
+          schedule(Math.min(tickMs, Math.max(0, untilEnd)));
+        },
         (error: unknown) => {
           logger.error({ err: error }, 'digest: a scheduler tick failed; trying again');
           schedule(Math.min(tickMs, 5_000));
