@@ -96,7 +96,7 @@ export function createWebhookSender(options: WebhookSenderOptions) {
         durationMs: elapsed(),
       };
     } catch (error) {
-      const timedOut = timeout.aborted && !input.signal?.aborted;
+      const timedOut = (timeout.aborted || isUndiciTimeout(error)) && !input.signal?.aborted;
       return {
         kind: 'error',
         error: timedOut ? `timed out after ${timeoutMs} ms` : describeError(error),
@@ -134,6 +134,17 @@ async function readSnippet(body: AsyncIterable<Buffer> & { destroy(): unknown })
     }
   }
   return Buffer.concat(kept).toString('utf8');
+}
+
+const undiciTimeouts = new Set([
+  'UND_ERR_CONNECT_TIMEOUT',
+  'UND_ERR_HEADERS_TIMEOUT',
+  'UND_ERR_BODY_TIMEOUT',
+]);
+
+/** undici's own timers (set to the same budget) may fire just before the attempt's signal. */
+function isUndiciTimeout(error: unknown): boolean {
+  return undiciTimeouts.has((error as { code?: string } | undefined)?.code ?? '');
 }
 
 /** `ECONNREFUSED: connect ECONNREFUSED 127.0.0.1:9` — the innermost cause says most. */
