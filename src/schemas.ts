@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { webhookPayloadSchema } from './delivery/webhook/webhook-payload.ts';
 import { streamMessagesSchema } from './delivery/websocket/stream-messages.ts';
 import { eventSchema } from './ingest/event-schema.ts';
 import { ruleSchema } from './rules/rule-schema.ts';
@@ -13,6 +14,11 @@ export function renderSchemas(): Record<string, string> {
   return {
     'event.schema.json': render(eventSchema, 'https://tocsin.dev/schemas/event.schema.json', 'input'),
     'rule.schema.json': render(ruleSchema, 'https://tocsin.dev/schemas/rule.schema.json', 'input'),
+    'webhook-payload.schema.json': render(
+      webhookPayloadSchema,
+      'https://tocsin.dev/schemas/webhook-payload.schema.json',
+      'input',
+    ),
     'stream-messages.schema.json': render(
       streamMessagesSchema,
       'https://tocsin.dev/schemas/stream-messages.schema.json',
