@@ -24,7 +24,8 @@ export async function postEvents(service: TestApp, events: object[]): Promise<vo
     headers: { ...authHeaders, 'content-type': 'application/x-ndjson' },
     body: events.map((event) => JSON.stringify(event)).join('\n'),
   });
-  if (response.status !== 202) throw new Error(`POST /v1/events: ${response.status} ${await response.text()}`);
+  if (response.status !== 202)
+    throw new Error(`POST /v1/events: ${response.status} ${await response.text()}`);
 }
 
 export async function issueToken(service: TestApp, headers: Record<string, string> = authHeaders) {
