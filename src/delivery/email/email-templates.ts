@@ -109,7 +109,7 @@ const digestHtmlSource = `{{#> layout}}
 {{> limitNote}}
 {{#each groups}}<tr><td style="padding:8px 24px 4px;">
 <h2 style="margin:0;font-size:15px;line-height:22px;font-weight:600;border-bottom:1px solid #e5e7eb;padding-bottom:4px;">
-<span style="display:inline-block;padding:1px 6px;border-radius:4px;background:{{severity.color}};color:#ffffff;font-size:11px;font-weight:bold;letter-spacing:0.05em;vertical-align:middle;">{{severity.label}}</span>
+<span style="display:inline-block;padding:1px 6px;border-radius:4px;background:{{severity.color}};color:#ffffff;font-size:11px;font-weight:bold;letter-spacing:0.05em;vertical-align:middle;margin-right:6px;">{{severity.label}}</span>
 {{ruleName}} <span style="font-weight:normal;color:#6b7280;font-size:13px;">({{countLabel}})</span></h2>
 </td></tr>
 {{#each alerts}}<tr><td style="padding:6px 24px 6px 36px;">
@@ -124,17 +124,23 @@ const digestHtmlSource = `{{#> layout}}
 const digestTextSource = `{{heading}}
 {{periodLabel}}
 {{#if limitNote}}
+
 {{limitNote}}
 {{/if}}
 {{#each groups}}
+
 == [{{severity.label}}] {{ruleName}} ({{countLabel}}) ==
 {{#each alerts}}
 - {{plainSegments title}}
   {{#if sourceName}}{{sourceName}} · {{/if}}{{publishedAt}}{{#if eventUrl}}
   {{eventUrl}}{{/if}}
-{{/each}}{{/each}}{{#if more}}
+{{/each}}
+{{/each}}
+{{#if more}}
+
 … and {{more.count}} more: {{more.url}}
 {{/if}}
+
 --
 {{reason}}
 Unsubscribe (this subscription or all Tocsin email): {{unsubscribeUrl}}

@@ -32,11 +32,18 @@ export function severityBadge(severity: Severity): SeverityBadge {
   return { label: severity.toUpperCase(), color: severityColors[severity] ?? '#4b5563' };
 }
 
-/** `Thu 2 Jul 2026, 11:30 CEST` in the zone; the input unchanged when it is not a date. */
+/**
+ * `Thu 2 Jul 2026, 11:30 CEST` in the zone; the input unchanged when it is not a date. Zone
+ * abbreviations depend on the locale's habits (en-GB knows CEST but writes GMT-4 for New
+ * York, en-US the other way round): the first real abbreviation wins, else the GMT offset.
+ */
 export function formatLocalTime(iso: string, timeZone: string): string {
   const time = DateTime.fromISO(iso, { zone: 'utc' });
   if (!time.isValid) return iso;
-  return time.setZone(timeZone).setLocale('en-GB').toFormat('ccc d LLL yyyy, HH:mm ZZZZ');
+  const local = time.setZone(timeZone).setLocale('en-GB');
+  const names = ['en-GB', 'en-US'].map((locale) => local.setLocale(locale).toFormat('ZZZZ'));
+  const name = names.find((candidate) => !/^GMT[+-]/.test(candidate)) ?? names[0];
+  return `${local.toFormat('ccc d LLL yyyy, HH:mm')} ${name}`;
 }
 
 /** `28 Mar 2026, 08:00` in the zone. */
