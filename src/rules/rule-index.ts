@@ -68,7 +68,27 @@ type RuleSlot = {
   readonly groups: PresearchCheck[][] | null;
   /** The groups posted (at most `postedGroups`); the others are checked once those fired. */
   posted: number[];
+  /**
+   * The groups not posted, flat for a quick pass over them: group count, then per group its
+   * term count and (entry, field slot) pairs. Null when every group is posted.
+   */
+  checks: Int32Array | null;
 };
+
+/** The flat form of the groups not posted (see `RuleSlot.checks`). */
+function checksOf(
+  groups: readonly (readonly PresearchCheck[])[],
+  posted: readonly number[],
+): Int32Array | null {
+  const rest = groups.filter((_, g) => !posted.includes(g));
+  if (rest.length === 0) return null;
+  const flat = [rest.length];
+  for (const group of rest) {
+    flat.push(group.length);
+    for (const { entry, fieldSlot } of group) flat.push(entry, fieldSlot);
+  }
+  return Int32Array.from(flat);
+}
 
 /** After this many events the posted groups are chosen from what was learned; again ×10 until 10,000, then every 50,000. */
 const firstReplan = 100;
@@ -147,6 +167,7 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
   }
 
   function post(slot: number, ruleSlot: RuleSlot): void {
+    ruleSlot.checks = checksOf(ruleSlot.groups!, ruleSlot.posted);
     ruleSlot.posted.forEach((group, bit) => {
       const posting = (slot << POSTING_SHIFT) | ((ruleSlot.posted.length - 1) << 2) | bit;
       for (const { entry, fieldSlot } of ruleSlot.groups![group]!) {
@@ -207,7 +228,17 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
     const positional: number[] = [];
     const fields: number[] = [];
     if (!enabled)
-      return { rule, enabled, plan: null, acquired, positional, fields, groups: null, posted: [] };
+      return {
+        rule,
+        enabled,
+        plan: null,
+        acquired,
+        positional,
+        fields,
+        groups: null,
+        posted: [],
+        checks: null,
+      };
     const acquire = (word: WordPattern, isPositional: boolean) => {
       const entry = terms.acquire(word, isPositional);
       (isPositional ? positional : acquired).push(entry);
@@ -231,7 +262,17 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
           }),
         ),
       ) ?? null;
-    const ruleSlot: RuleSlot = { rule, enabled, plan, acquired, positional, fields, groups, posted: [] };
+    const ruleSlot: RuleSlot = {
+      rule,
+      enabled,
+      plan,
+      acquired,
+      positional,
+      fields,
+      groups,
+      posted: [],
+      checks: null,
+    };
     if (groups === null) {
       always.push(slot);
       if (always.length > 1 && always[always.length - 2]! > slot) always.sort((a, b) => a - b);
@@ -359,20 +400,15 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
     }
   }
 
-  /** Whether each presearch group that was not posted has a term that occurred. */
-  function passesChecks(ruleSlot: RuleSlot): boolean {
-    const groups = ruleSlot.groups!;
-    if (groups.length === ruleSlot.posted.length) return true;
-    for (let g = 0; g < groups.length; g++) {
-      if (ruleSlot.posted.includes(g)) continue;
+  /** Whether each presearch group that was not posted has a term that occurred (see `RuleSlot.checks`). */
+  function passesChecks(checks: Int32Array): boolean {
+    let at = 1;
+    for (let g = checks[0]!; g > 0; g--) {
+      const end = at + 1 + 2 * checks[at]!;
       let found = false;
-      for (const { entry, fieldSlot } of groups[g]!) {
-        if (terms.firstWanted(entry, fieldSlot) >= 0) {
-          found = true;
-          break;
-        }
-      }
+      for (at++; at < end && !found; at += 2) found = terms.firstWanted(checks[at]!, checks[at + 1]!) >= 0;
       if (!found) return false;
+      at = end;
     }
     return true;
   }
@@ -398,7 +434,7 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
         a >= always.length || (c < ordered.length && ordered[c]! < always[a]!) ? ordered[c++]! : always[a++]!;
       const ruleSlot = slots[slot];
       if (ruleSlot?.plan == null) continue;
-      if (ruleSlot.groups !== null && !passesChecks(ruleSlot)) continue;
+      if (ruleSlot.checks !== null && !passesChecks(ruleSlot.checks)) continue;
       if (!planHolds(ruleSlot.plan, state, context)) continue;
       const matches: MatchExplanation[] = [];
       explainPlan(ruleSlot.plan, state, context, matches);
