@@ -10,6 +10,8 @@ export type SmtpDelivery = {
   /** The Message-ID header as written (`<…>`). */
   messageId: string;
   accepted: boolean;
+  /** Whether the session was upgraded to TLS (STARTTLS). */
+  secure: boolean;
 };
 
 /** A reply that refuses: `{ code: 421, message: '…' }`. */
@@ -17,11 +19,12 @@ export type SmtpRefusal = { code: number; message: string };
 
 /**
  * A real SMTP server (smtp-server) on 127.0.0.1:0 that parses what it receives with mailparser.
- * It offers no STARTTLS and no AUTH, so nodemailer talks plain SMTP to it. `onData` decides
+ * It offers no AUTH, and no STARTTLS unless `startTls` (then with smtp-server's self-signed
+ * certificate), so by default nodemailer talks plain SMTP to it. `onData` decides
  * the reply to the n-th message with a given Message-ID (1-based); `onRcptTo` may refuse a
  * recipient before DATA.
  */
-export async function startSmtpReceiver() {
+export async function startSmtpReceiver(options: { startTls?: boolean } = {}) {
   const deliveries: SmtpDelivery[] = [];
   const waiters = new Set<() => void>();
   const receiver = {
@@ -65,7 +68,7 @@ export async function startSmtpReceiver() {
     Object.assign(new Error(reply.message), { responseCode: reply.code });
 
   const server = new SMTPServer({
-    disabledCommands: ['STARTTLS', 'AUTH'],
+    disabledCommands: options.startTls ? ['AUTH'] : ['STARTTLS', 'AUTH'],
     authOptional: true,
     logger: false,
     // A 421 closes the connection: nodemailer's pool opens another on the next try.
@@ -93,6 +96,7 @@ export async function startSmtpReceiver() {
               },
               messageId,
               accepted: reply === undefined,
+              secure: session.secure,
             });
             for (const wake of [...waiters]) wake();
             callback(reply ? refusal(reply) : null);
