@@ -108,8 +108,8 @@ export function unsubscribeRoutes(deps: UnsubscribeRoutesDeps): FastifyPluginAsy
       async (request, reply) => {
         const { token } = request.params;
         const subscriptionId = tokens.verify(token);
-        const subscription = subscriptionId ? await store.subscriptions.get(subscriptionId) : undefined;
         if (!subscriptionId) return sendPage(reply, 404, invalidLink);
+        const subscription = await store.subscriptions.get(subscriptionId);
         if (!subscription) {
           return sendPage(reply, 200, {
             heading: 'Nothing to unsubscribe',

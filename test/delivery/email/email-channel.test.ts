@@ -11,7 +11,7 @@ import { createOutboxDispatcher } from '../../../src/delivery/outbox/outbox-disp
 import { parseRetrySchedule } from '../../../src/delivery/outbox/retry-schedule.ts';
 import { isAppError } from '../../../src/errors.ts';
 import { type Backend, makeAlert, sqliteHarness } from '../../store/store-harness.ts';
-import { headerLines } from './smtp-receiver.ts';
+import { headerLines, headerValue } from './smtp-receiver.ts';
 
 /**
  * The channel as the app assembles it (createEmailDelivery from a parsed configuration), on
@@ -106,6 +106,21 @@ describe('the email channel refuses to send', () => {
     expect((await rig.store.deliveries.get(jobId))?.lastError).toBe(
       `subscription ${rig.subscription.id} no longer exists`,
     );
+  });
+});
+
+describe('List-Unsubscribe', () => {
+  it('offers a mailto: besides the one-click URL when TOCSIN_UNSUBSCRIBE_MAILTO is set', async () => {
+    const rig = await startRig({ TOCSIN_UNSUBSCRIBE_MAILTO: 'unsubscribe@tocsin.example.test' });
+    const jobId = await rig.routeAlert();
+    await rig.dispatcher.runOnce();
+    const raw = readFileSync(join(rig.mailDir, `${jobId}.eml`), 'utf8');
+    expect(headerValue(raw, 'List-Unsubscribe')).toMatch(
+      new RegExp(
+        `^<https://tocsin\\.example\\.test/u/[\\w-]+\\.[\\w-]{32}>, <mailto:unsubscribe@tocsin\\.example\\.test\\?subject=unsubscribe%20${rig.subscription.id}>$`,
+      ),
+    );
+    expect(headerValue(raw, 'List-Unsubscribe-Post')).toBe('List-Unsubscribe=One-Click');
   });
 });
 
