@@ -74,6 +74,24 @@ export function lineColumnAt(text: string, offset: number): { line: number; colu
   return { line, column: offset - lineStart + 1 };
 }
 
+/**
+ * Word patterns are immutable and rules share their vocabulary, so each distinct one exists
+ * once: with 100,000 rules this saves much of the memory their queries take.
+ */
+const wordPatterns = new Map<string, WordPattern>();
+const maxWordPatterns = 1_000_000;
+
+function wordPattern(token: string, prefix: boolean): WordPattern {
+  const key = prefix ? `${token}*` : token;
+  let pattern = wordPatterns.get(key);
+  if (pattern === undefined) {
+    if (wordPatterns.size >= maxWordPatterns) wordPatterns.clear();
+    pattern = Object.freeze({ token, prefix });
+    wordPatterns.set(key, pattern);
+  }
+  return pattern;
+}
+
 const fieldNamePattern = /^[A-Za-z_][A-Za-z0-9_]*(?:\.[A-Za-z_][A-Za-z0-9_]*)*$/;
 const numericLiteral = /^-?[0-9]+(?:\.[0-9]+)?$/;
 
@@ -293,7 +311,7 @@ export function parseQueryWithStats(text: string): QueryParseResult {
         for (const _ of analysed.terms[i]!) codePoints++;
         if (codePoints < min) fail(`at least ${min} letters or digits before "*"`, chunk.start);
       }
-      into.push({ token: analysed.terms[i]!, prefix: isPrefix });
+      into.push(wordPattern(analysed.terms[i]!, isPrefix));
     }
   }
 
@@ -308,7 +326,11 @@ export function parseQueryWithStats(text: string): QueryParseResult {
     const words: WordPattern[] = [];
     for (const chunk of chunks) patternsOf(chunk, words, inPhrase);
     if (words.length === 0) fail('a phrase with a letter or digit', at);
-    return literal === undefined ? { kind: 'text', field, words } : { kind: 'text', field, words, literal };
+    // `slice`: arrays grown by `push` keep spare capacity; 100,000 rules keep many of them.
+    const exact = words.slice();
+    return literal === undefined
+      ? { kind: 'text', field, words: exact }
+      : { kind: 'text', field, words: exact, literal };
   }
 
   function readFieldName(chunk: Chunk): string {
@@ -544,7 +566,7 @@ export function parseQueryWithStats(text: string): QueryParseResult {
       }
       children.push(parseNot(field));
     }
-    return children.length === 1 ? children[0]! : { kind: 'and', children };
+    return children.length === 1 ? children[0]! : { kind: 'and', children: children.slice() };
   }
 
   function parseOr(field: string | null): QueryNode {
@@ -559,7 +581,7 @@ export function parseQueryWithStats(text: string): QueryParseResult {
       skipSpace();
       children.push(parseAnd(field));
     }
-    return children.length === 1 ? children[0]! : { kind: 'or', children };
+    return children.length === 1 ? children[0]! : { kind: 'or', children: children.slice() };
   }
 
   if (length > queryLimits.maxLength) {

@@ -64,8 +64,8 @@ type RuleSlot = {
   readonly acquired: number[];
   readonly positional: number[];
   readonly fields: number[];
-  /** Its presearch groups; null: evaluated for every event. */
-  readonly groups: PresearchCheck[][] | null;
+  /** Its presearch groups, flat (see `flattenGroups`); null: evaluated for every event. */
+  readonly groups: Int32Array | null;
   /** The groups posted (at most `postedGroups`); the others are checked once those fired. */
   posted: number[];
   /**
@@ -75,19 +75,39 @@ type RuleSlot = {
   checks: Int32Array | null;
 };
 
+/**
+ * Presearch groups as one `Int32Array` (objects per term would cost more than the rule): group
+ * count, then per group its term count and (entry, field slot) pairs.
+ */
+function flattenGroups(groups: readonly (readonly PresearchCheck[])[]): Int32Array {
+  const flat = [groups.length];
+  for (const group of groups) {
+    flat.push(group.length);
+    for (const { entry, fieldSlot } of group) flat.push(entry, fieldSlot);
+  }
+  return Int32Array.from(flat);
+}
+
+/** The terms of each group of a flat group list. */
+function unflattenGroups(flat: Int32Array): PresearchCheck[][] {
+  const groups: PresearchCheck[][] = [];
+  let at = 1;
+  for (let g = 0; g < flat[0]!; g++) {
+    const group: PresearchCheck[] = [];
+    const end = at + 1 + 2 * flat[at]!;
+    for (at++; at < end; at += 2) group.push({ entry: flat[at]!, fieldSlot: flat[at + 1]! });
+    groups.push(group);
+  }
+  return groups;
+}
+
 /** The flat form of the groups not posted (see `RuleSlot.checks`). */
 function checksOf(
   groups: readonly (readonly PresearchCheck[])[],
   posted: readonly number[],
 ): Int32Array | null {
   const rest = groups.filter((_, g) => !posted.includes(g));
-  if (rest.length === 0) return null;
-  const flat = [rest.length];
-  for (const group of rest) {
-    flat.push(group.length);
-    for (const { entry, fieldSlot } of group) flat.push(entry, fieldSlot);
-  }
-  return Int32Array.from(flat);
+  return rest.length === 0 ? null : flattenGroups(rest);
 }
 
 /** After this many events the posted groups are chosen from what was learned; again ×10 until 10,000, then every 50,000. */
@@ -167,10 +187,11 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
   }
 
   function post(slot: number, ruleSlot: RuleSlot): void {
-    ruleSlot.checks = checksOf(ruleSlot.groups!, ruleSlot.posted);
+    const groups = unflattenGroups(ruleSlot.groups!);
+    ruleSlot.checks = checksOf(groups, ruleSlot.posted);
     ruleSlot.posted.forEach((group, bit) => {
       const posting = (slot << POSTING_SHIFT) | ((ruleSlot.posted.length - 1) << 2) | bit;
-      for (const { entry, fieldSlot } of ruleSlot.groups![group]!) {
+      for (const { entry, fieldSlot } of groups[group]!) {
         const list = postingsOf(entry, fieldSlot, true)!;
         // A rule's postings are added together: a repeated term shows as the last one.
         if (list[list.length - 1] !== posting) list.push(posting);
@@ -179,8 +200,9 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
   }
 
   function unpost(slot: number, ruleSlot: RuleSlot): void {
+    const groups = unflattenGroups(ruleSlot.groups!);
     for (const group of ruleSlot.posted) {
-      for (const { entry, fieldSlot } of ruleSlot.groups![group]!) {
+      for (const { entry, fieldSlot } of groups[group]!) {
         const list = postingsOf(entry, fieldSlot, false);
         if (list === undefined) continue;
         let kept = 0;
@@ -198,7 +220,8 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
   }
 
   /** The two rarest groups: by the static guess (presearch order) until events taught better. */
-  function chooseGroups(groups: readonly (readonly PresearchCheck[])[]): number[] {
+  function chooseGroups(flat: Int32Array): number[] {
+    const groups = unflattenGroups(flat);
     const order = groups.map((_, i) => i);
     if (groups.length > postedGroups && eventsSeen >= firstReplan) {
       const rates = groups.map(groupRate);
@@ -253,22 +276,26 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
     };
     const plan = planQuery(rule.query, { acquire, useField });
     // A presearch term is usually an anchor already; a phrase's other words get an entry of their own.
+    const presearch = presearchGroups(rule.query, maxPresearchGroups);
     const groups =
-      presearchGroups(rule.query, maxPresearchGroups)?.map((group) =>
-        group.map(
-          ({ word, field }): PresearchCheck => ({
-            entry: acquire(word, false),
-            fieldSlot: fieldSlotFor(field),
-          }),
-        ),
-      ) ?? null;
+      presearch === null
+        ? null
+        : flattenGroups(
+            presearch.map((group) =>
+              group.map(({ word, field }) => ({
+                entry: acquire(word, false),
+                fieldSlot: fieldSlotFor(field),
+              })),
+            ),
+          );
+    // `slice`: arrays grown by `push` keep spare capacity; 100,000 rules keep many of them.
     const ruleSlot: RuleSlot = {
       rule,
       enabled,
       plan,
-      acquired,
-      positional,
-      fields,
+      acquired: acquired.slice(),
+      positional: positional.slice(),
+      fields: fields.slice(),
       groups,
       posted: [],
       checks: null,
