@@ -88,26 +88,21 @@ function flattenGroups(groups: readonly (readonly PresearchCheck[])[]): Int32Arr
   return Int32Array.from(flat);
 }
 
-/** The terms of each group of a flat group list. */
-function unflattenGroups(flat: Int32Array): PresearchCheck[][] {
-  const groups: PresearchCheck[][] = [];
-  let at = 1;
-  for (let g = 0; g < flat[0]!; g++) {
-    const group: PresearchCheck[] = [];
-    const end = at + 1 + 2 * flat[at]!;
-    for (at++; at < end; at += 2) group.push({ entry: flat[at]!, fieldSlot: flat[at + 1]! });
-    groups.push(group);
-  }
-  return groups;
+/** Where each group of a flat group list starts (at its term count). */
+function groupOffsets(flat: Int32Array): number[] {
+  const offsets: number[] = [];
+  for (let g = 0, at = 1; g < flat[0]!; g++, at += 1 + 2 * flat[at]!) offsets.push(at);
+  return offsets;
 }
 
 /** The flat form of the groups not posted (see `RuleSlot.checks`). */
-function checksOf(
-  groups: readonly (readonly PresearchCheck[])[],
-  posted: readonly number[],
-): Int32Array | null {
-  const rest = groups.filter((_, g) => !posted.includes(g));
-  return rest.length === 0 ? null : flattenGroups(rest);
+function checksOf(flat: Int32Array, posted: readonly number[]): Int32Array | null {
+  const offsets = groupOffsets(flat);
+  const rest = offsets.filter((_, g) => !posted.includes(g));
+  if (rest.length === 0) return null;
+  const checks = [rest.length];
+  for (const at of rest) for (let i = at; i <= at + 2 * flat[at]!; i++) checks.push(flat[i]!);
+  return Int32Array.from(checks);
 }
 
 /** After this many events the posted groups are chosen from what was learned; again ×10 until 10,000, then every 50,000. */
@@ -186,45 +181,53 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
     return list?.postings;
   }
 
-  function post(slot: number, ruleSlot: RuleSlot): void {
-    const groups = unflattenGroups(ruleSlot.groups!);
-    ruleSlot.checks = checksOf(groups, ruleSlot.posted);
+  /** Calls `visit` with each (entry, field slot) of the posted groups, and the group's bit. */
+  function forEachPosted(
+    ruleSlot: RuleSlot,
+    visit: (entry: number, fieldSlot: number, bit: number) => void,
+  ): void {
+    const flat = ruleSlot.groups!;
+    const offsets = groupOffsets(flat);
     ruleSlot.posted.forEach((group, bit) => {
-      const posting = (slot << POSTING_SHIFT) | ((ruleSlot.posted.length - 1) << 2) | bit;
-      for (const { entry, fieldSlot } of groups[group]!) {
-        const list = postingsOf(entry, fieldSlot, true)!;
-        // A rule's postings are added together: a repeated term shows as the last one.
-        if (list[list.length - 1] !== posting) list.push(posting);
-      }
+      const at = offsets[group]!;
+      for (let i = at + 1; i < at + 1 + 2 * flat[at]!; i += 2) visit(flat[i]!, flat[i + 1]!, bit);
+    });
+  }
+
+  function post(slot: number, ruleSlot: RuleSlot): void {
+    ruleSlot.checks = checksOf(ruleSlot.groups!, ruleSlot.posted);
+    const head = (slot << POSTING_SHIFT) | ((ruleSlot.posted.length - 1) << 2);
+    forEachPosted(ruleSlot, (entry, fieldSlot, bit) => {
+      const list = postingsOf(entry, fieldSlot, true)!;
+      // A rule's postings are added together: a repeated term shows as the last one.
+      if (list[list.length - 1] !== (head | bit)) list.push(head | bit);
     });
   }
 
   function unpost(slot: number, ruleSlot: RuleSlot): void {
-    const groups = unflattenGroups(ruleSlot.groups!);
-    for (const group of ruleSlot.posted) {
-      for (const { entry, fieldSlot } of groups[group]!) {
-        const list = postingsOf(entry, fieldSlot, false);
-        if (list === undefined) continue;
-        let kept = 0;
-        for (const posting of list) if (posting >>> POSTING_SHIFT !== slot) list[kept++] = posting;
-        list.length = kept;
-      }
-    }
+    forEachPosted(ruleSlot, (entry, fieldSlot) => {
+      const list = postingsOf(entry, fieldSlot, false);
+      if (list === undefined) return;
+      let kept = 0;
+      for (const posting of list) if (posting >>> POSTING_SHIFT !== slot) list[kept++] = posting;
+      list.length = kept;
+    });
   }
 
-  /** How often a group fires, as learned (an upper bound: the sum over its terms). */
-  function groupRate(group: readonly PresearchCheck[]): number {
-    let rate = 0;
-    for (const { entry, fieldSlot } of group) rate += terms.rate(entry, fieldSlot, eventsSeen);
-    return rate;
-  }
-
-  /** The two rarest groups: by the static guess (presearch order) until events taught better. */
+  /**
+   * The groups to post: the first ones (the static guess of presearch.ts) until events have
+   * taught how often each term occurs, then the rarest (a group's rate is the sum of its terms').
+   */
   function chooseGroups(flat: Int32Array): number[] {
-    const groups = unflattenGroups(flat);
-    const order = groups.map((_, i) => i);
-    if (groups.length > postedGroups && eventsSeen >= firstReplan) {
-      const rates = groups.map(groupRate);
+    const count = flat[0]!;
+    const order = Array.from({ length: count }, (_, g) => g);
+    if (count > postedGroups && eventsSeen >= firstReplan) {
+      const rates = groupOffsets(flat).map((at) => {
+        let rate = 0;
+        for (let i = at + 1; i < at + 1 + 2 * flat[at]!; i += 2)
+          rate += terms.rate(flat[i]!, flat[i + 1]!, eventsSeen);
+        return rate;
+      });
       order.sort((a, b) => rates[a]! - rates[b]! || a - b);
     }
     return order.slice(0, postedGroups);
