@@ -5,7 +5,7 @@ import { createRateLimiter } from './rate-limiter.ts';
 import { createSendQueue } from './send-queue.ts';
 import { type AlertPredicate, compileStreamFilter, type StreamFilter } from './stream-filter.ts';
 import {
-  encodeMessage,
+  messageFrame,
   type StreamErrorCode,
   type StreamServerMessage,
   streamClientMessageSchema,
@@ -61,6 +61,15 @@ export function createStreamConnection(deps: {
     isAlive: true,
     queue,
 
+    /** Batches the frames of one read of the log into one write (see send-queue.ts). */
+    cork(): void {
+      queue.cork();
+    },
+
+    uncork(): void {
+      queue.uncork();
+    },
+
     /** A method, not a field read, so callers re-check it after every await. */
     isClosed(): boolean {
       return connection.phase === 'closed';
@@ -72,7 +81,7 @@ export function createStreamConnection(deps: {
     },
 
     sendMessage(message: StreamServerMessage): boolean {
-      return connection.send(encodeMessage(message));
+      return connection.send(messageFrame(message));
     },
 
     sendError(code: StreamErrorCode, message: string = streamErrorCodes[code]): boolean {

@@ -5,7 +5,7 @@ import type { StoredAlert, Tenanted } from '../../store/store.ts';
 import { cursorOrder } from './cursor-order.ts';
 import { createStreamConnection, type StreamConnection, type StreamLimits } from './stream-connection.ts';
 import type { StreamFilter } from './stream-filter.ts';
-import { encodeAlertMessage, encodeMessage, streamCloseCodes } from './stream-messages.ts';
+import { alertFrame, messageFrame, streamCloseCodes } from './stream-messages.ts';
 
 /** The part of the store the hub reads: the alert log, in commit order (see store/alert-log.ts). */
 export type AlertLog = {
@@ -110,6 +110,8 @@ export function createStreamHub(deps: {
   async function drainTail(tail: Tail): Promise<void> {
     for (;;) {
       const alerts = await log.after(tail.cursor, livePageSize, { tenantId: tail.tenantId });
+      const corked = alerts.length > 0 ? [...tail.connections].filter((c) => c.phase === 'live') : [];
+      for (const connection of corked) connection.cork();
       for (const alert of alerts) {
         const order = cursorOrder(alert.cursor);
         tail.cursor = alert.cursor;
@@ -119,10 +121,11 @@ export function createStreamHub(deps: {
           if (connection.phase !== 'live' || order <= connection.order) continue;
           connection.order = order;
           if (alert.status !== 'active' || !connection.matches(alert)) continue;
-          frame ??= encodeAlertMessage(alert);
+          frame ??= alertFrame(alert);
           connection.send(frame);
         }
       }
+      for (const connection of corked) connection.uncork();
       if (alerts.length < livePageSize) return;
     }
   }
@@ -165,14 +168,17 @@ export function createStreamHub(deps: {
       const seen = { cursor: tail.cursor, order: tail.order };
       const alerts = await log.after(cursor, backlogPageSize, { tenantId: tail.tenantId });
       if (connection.isClosed()) return;
+      connection.cork();
       for (const alert of alerts) {
         const order = cursorOrder(alert.cursor);
         if (order <= connection.order) continue;
         connection.order = order;
         cursor = alert.cursor;
         if (alert.status !== 'active' || !connection.matches(alert)) continue;
-        if (!connection.send(encodeAlertMessage(alert))) return;
+        if (!connection.send(alertFrame(alert))) break;
       }
+      connection.uncork();
+      if (connection.isClosed()) return;
       // A short page holds every alert of the tenant up to `seen`: the tail had seen it before
       // the read began, so all positions up to it were visible to the read or never will be.
       if (alerts.length < backlogPageSize && seen.order > connection.order) {
@@ -200,7 +206,7 @@ export function createStreamHub(deps: {
   }
 
   function beat(): void {
-    const frame = encodeMessage({ type: 'heartbeat', time: new Date().toISOString() });
+    const frame = messageFrame({ type: 'heartbeat', time: new Date().toISOString() });
     for (const connection of connections) connection.beat(frame);
   }
 

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { alertRecord } from '../../http/routes/alert-routes.ts';
 import { severities } from '../../rules/rule-schema.ts';
 import type { StoredAlert } from '../../store/store.ts';
+import { encodeTextFrame } from './send-queue.ts';
 
 /**
  * The messages of `/v1/stream`, both ways (shared/spec/contracts.md, WebSocket). The client
@@ -83,14 +84,15 @@ export const streamCloseCodes = {
 } as const;
 
 /**
- * The wire form of an alert message, built once per alert and shared by every connection.
- * The alert is the REST API's record (`GET /v1/alerts/:id`): the tenant id stays inside.
+ * The wire form of an alert message, a WebSocket frame built once per alert and written to
+ * every connection that takes it. The alert is the REST API's record (`GET /v1/alerts/:id`):
+ * the tenant id stays inside.
  */
-export function encodeAlertMessage(alert: StoredAlert): Buffer {
+export function alertFrame(alert: StoredAlert): Buffer {
   const { tenantId: _tenantId, ...record } = alert;
-  return Buffer.from(JSON.stringify({ type: 'alert', cursor: alert.cursor, alert: record }));
+  return encodeTextFrame(Buffer.from(JSON.stringify({ type: 'alert', cursor: alert.cursor, alert: record })));
 }
 
-export function encodeMessage(message: StreamServerMessage): Buffer {
-  return Buffer.from(JSON.stringify(message));
+export function messageFrame(message: StreamServerMessage): Buffer {
+  return encodeTextFrame(Buffer.from(JSON.stringify(message)));
 }

@@ -144,7 +144,7 @@ describe.each([sqliteHarness, postgresHarness])(
         .map((alert) => alert.cursor);
       expect(expected.length).toBe(committed);
       expect(committed).toBeGreaterThan(100);
-      const has = (cursor: string | undefined) => (message: { cursor?: unknown }) =>
+      const has = (cursor: string | undefined) => (message: { type: string; [key: string]: unknown }) =>
         message.cursor === cursor;
       for (const stream of [...streams, last]) await stream.next(has(expected.at(-1)), 10_000);
       for (const stream of critical) await stream.next(has(expectedCritical.at(-1)), 10_000);

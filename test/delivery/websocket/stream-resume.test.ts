@@ -68,7 +68,8 @@ describe('/v1/stream resume with ?since= (real ws clients, real pipeline)', () =
     const expected = await logAfter(service, since);
     const expectedCritical = await logAfter(service, since, { minSeverity: 'critical' });
     expect(expected.at(-1)!.eventIds[0]).toBe(`r-${produced - 1}`);
-    const hasCursor = (cursor: string) => (message: { cursor?: unknown }) => message.cursor === cursor;
+    const hasCursor = (cursor: string) => (message: { type: string; [key: string]: unknown }) =>
+      message.cursor === cursor;
     await everything.next(hasCursor(expected.at(-1)!.cursor), 10_000);
     await second.next(hasCursor(expected.at(-1)!.cursor), 10_000);
     await critical.next(hasCursor(expectedCritical.at(-1)!.cursor), 10_000);
