@@ -1,7 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { issueApiKey } from '../../../src/http/api-keys.ts';
 import { openStream, upgradeStatus } from '../../support/stream-client.ts';
 import { authHeaders, type TestApp } from '../../support/test-app.ts';
-import { brief, issueToken, postEvents, startStreamApp } from './stream-harness.ts';
+import { brief, issueToken, postEvents, sleep, startStreamApp } from './stream-harness.ts';
 
 describe('/v1/stream credentials (real ws clients)', () => {
   let service: TestApp;
@@ -66,6 +67,43 @@ describe('/v1/stream credentials (real ws clients)', () => {
     const url = `${service.wsUrl}/v1/stream`;
     expect(await upgradeStatus(`${url}?since=not-a-cursor`, { headers: authHeaders })).toBe(400);
     expect(await upgradeStatus(`${url}?minSeverity=urgent`, { headers: authHeaders })).toBe(400);
+  });
+});
+
+describe('/v1/stream tenants', () => {
+  const secret = 'stream-tenant-test-secret-0123456789';
+  let service: TestApp;
+  beforeAll(async () => {
+    service = await startStreamApp({ TOCSIN_SECRET: secret });
+  });
+  afterAll(async () => {
+    await service?.close();
+  });
+
+  it("streams only the caller's tenant: another tenant's key and its tokens see none of these alerts", async () => {
+    const { key } = await issueApiKey(
+      { store: service.app.store, secret },
+      { name: 'acme-wall', tenantId: 'acme' },
+    );
+    const acme = await openStream(`${service.wsUrl}/v1/stream`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    const { body } = await issueToken(service, { authorization: `Bearer ${key}` });
+    const acmeByToken = await openStream(`${service.wsUrl}/v1/stream?token=${body.token}`);
+    const since = await service.app.store.alerts.headCursor();
+    const acmeResuming = await openStream(`${service.wsUrl}/v1/stream?since=${since}`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    const own = await openStream(`${service.wsUrl}/v1/stream`, { headers: authHeaders });
+
+    await postEvents(service, [brief('tenant-1', 'Copper for the default tenant')]);
+    await own.next((m) => m.type === 'alert');
+    await sleep(300);
+    for (const stream of [acme, acmeByToken, acmeResuming]) {
+      expect(stream.messages.filter((m) => m.type === 'alert')).toEqual([]);
+      await stream.close();
+    }
+    await own.close();
   });
 });
 
