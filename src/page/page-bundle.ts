@@ -5,7 +5,7 @@ import { join } from 'node:path';
 /**
  * The live page's files: `index.html`, `live-page.css` and `live-page.js`, the browser code
  * under `browser/` bundled by esbuild. `npm run build` writes them to `dist/page/static/`
- * (next to the compiled server code, where `loadPageAssets` finds them); run from source
+ * (next to the compiled server code, where `loadPageFiles` finds them); run from source
  * (`npm start`, tests), they are bundled in memory on first use, so a fresh clone needs no
  * build step. esbuild is a dev dependency: an install without it must serve a build.
  */
@@ -51,4 +51,11 @@ export async function loadPageFiles(): Promise<PageFiles> {
     read('live-page.js'),
   ]);
   return { 'index.html': html, 'live-page.css': css, 'live-page.js': js };
+}
+
+// `npm run build` runs this file: `node --import tsx src/page/page-bundle.ts dist/page/static`.
+if (process.argv[1] === import.meta.filename) {
+  const outDir = process.argv[2] ?? join(import.meta.dirname, '..', '..', 'dist', 'page', 'static');
+  await writePageBundle(outDir);
+  process.stdout.write(`wrote the live page to ${outDir}\n`);
 }
