@@ -8,7 +8,11 @@ type Message = { type: string; [key: string]: unknown };
  */
 export async function openStream(
   url: string,
-  options: { headers?: Record<string, string>; /** Answer pings (default true). */ autoPong?: boolean } = {},
+  options: {
+    headers?: Record<string, string>;
+    /** Answer pings (default true); false plays a peer that is gone. */
+    autoPong?: boolean;
+  } = {},
 ) {
   const socket = new WebSocket(url, { headers: options.headers, autoPong: options.autoPong ?? true });
   const messages: Message[] = [];
