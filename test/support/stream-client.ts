@@ -95,7 +95,10 @@ export const isAlertFor = (ruleId: string, eventId?: string) => (message: Messag
 };
 
 /** The HTTP status that answers an upgrade request (101 when it is accepted, then closed at once). */
-export function upgradeStatus(url: string, options: { headers?: Record<string, string> } = {}): Promise<number> {
+export function upgradeStatus(
+  url: string,
+  options: { headers?: Record<string, string> } = {},
+): Promise<number> {
   return new Promise((resolve, reject) => {
     const socket = new WebSocket(url, { headers: options.headers });
     socket.once('open', () => {
