@@ -68,11 +68,10 @@ type RuleSlot = {
   readonly groups: Int32Array | null;
   /** The groups posted (at most `postedGroups`); the others are checked once those fired. */
   posted: number[];
-  /**
-   * The groups not posted, flat for a quick pass over them: group count, then per group its
-   * term count and (entry, field slot) pairs. Null when every group is posted.
-   */
-  checks: Int32Array | null;
+  /** The groups not posted, rarest first (see `checksOf`). */
+  unposted: number[];
+  /** The plan's nodes that the program hands back to `planHolds`: phrases, NEAR, other leaves. */
+  readonly leaves: Plan[];
 };
 
 /**
@@ -95,14 +94,58 @@ function groupOffsets(flat: Int32Array): number[] {
   return offsets;
 }
 
-/** The flat form of the groups not posted (see `RuleSlot.checks`). */
-function checksOf(flat: Int32Array, posted: readonly number[]): Int32Array | null {
+/**
+ * The groups not posted, flat for a quick pass over them, in the order given: group count,
+ * then per group its term count and (entry, field slot) pairs.
+ */
+function checksOf(flat: Int32Array, rest: readonly number[], into: number[]): void {
   const offsets = groupOffsets(flat);
-  const rest = offsets.filter((_, g) => !posted.includes(g));
-  if (rest.length === 0) return null;
-  const checks = [rest.length];
-  for (const at of rest) for (let i = at; i <= at + 2 * flat[at]!; i++) checks.push(flat[i]!);
-  return Int32Array.from(checks);
+  into.push(rest.length);
+  for (const group of rest) {
+    const at = offsets[group]!;
+    for (let i = at; i <= at + 2 * flat[at]!; i++) into.push(flat[i]!);
+  }
+}
+
+/**
+ * A plan as a small program in one `Int32Array` shared by all rules (see `emitPlan`): checking
+ * a candidate then reads a few contiguous ints instead of chasing a tree of objects spread over
+ * the heap, which at 100,000 rules cost a cache miss per node. Each node is
+ * `op, size, operands…` (`size` in ints, so a node is skipped by adding it).
+ */
+const OP_AND = 0;
+const OP_OR = 1;
+const OP_NOT = 2;
+/** `entry, field slot`: one word or prefix. */
+const OP_WORD = 3;
+/** `entry, leaf`: a phrase whose anchor is `entry`. */
+const OP_PHRASE = 4;
+/** `left entry, right entry, leaf`. */
+const OP_NEAR = 5;
+/** `leaf`: evaluated by `planHolds`. */
+const OP_LEAF = 6;
+
+function emitPlan(plan: Plan, leaves: Plan[], into: number[]): void {
+  const at = into.length;
+  switch (plan.kind) {
+    case 'and':
+    case 'or':
+    case 'not':
+      into.push(plan.kind === 'and' ? OP_AND : plan.kind === 'or' ? OP_OR : OP_NOT, 0);
+      for (const child of plan.children!) emitPlan(child, leaves, into);
+      break;
+    case 'text':
+      if (plan.words!.length === 1) into.push(OP_WORD, 4, plan.entry, plan.fieldSlot);
+      else into.push(OP_PHRASE, 4, plan.entry, leaves.push(plan) - 1);
+      break;
+    case 'near':
+      into.push(OP_NEAR, 5, plan.entry, plan.right, leaves.push(plan) - 1);
+      break;
+    case 'leaf':
+      into.push(OP_LEAF, 3, leaves.push(plan) - 1);
+      break;
+  }
+  into[at + 1] = into.length - at;
 }
 
 /** After this many events the posted groups are chosen from what was learned; again ×10 until 10,000, then every 50,000. */
@@ -143,6 +186,12 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
   let ruleStates = new Int32Array(16);
   let candidates = new Int32Array(16);
   let candidateCount = 0;
+  /** Every rule's checks and plan program (see `emit`), and where each rule's starts and how long it is. */
+  let program = new Int32Array(1_024);
+  let programSize = 0;
+  let programGarbage = 0;
+  let codeAt = new Int32Array(16);
+  let codeSize = new Int32Array(16);
   const search = createIndexedSearch(fieldSlots, state);
 
   function fieldSlotFor(path: string | null): number {
@@ -165,6 +214,8 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
       return fresh;
     };
     ruleStates = grow(ruleStates, new Int32Array(capacity));
+    codeAt = grow(codeAt, new Int32Array(capacity));
+    codeSize = grow(codeSize, new Int32Array(capacity));
     candidates = new Int32Array(capacity);
   }
 
@@ -195,7 +246,6 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
   }
 
   function post(slot: number, ruleSlot: RuleSlot): void {
-    ruleSlot.checks = checksOf(ruleSlot.groups!, ruleSlot.posted);
     const head = (slot << POSTING_SHIFT) | ((ruleSlot.posted.length - 1) << 2);
     forEachPosted(ruleSlot, (entry, fieldSlot, bit) => {
       const list = postingsOf(entry, fieldSlot, true)!;
@@ -219,9 +269,10 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
    * taught how often each term occurs, then the rarest (a group's rate is the sum of its terms').
    */
   function chooseGroups(flat: Int32Array): number[] {
+    // All groups, rarest first: the first `postedGroups` are posted, the others checked in this order.
     const count = flat[0]!;
     const order = Array.from({ length: count }, (_, g) => g);
-    if (count > postedGroups && eventsSeen >= firstReplan) {
+    if (count > 1 && eventsSeen >= firstReplan) {
       const rates = groupOffsets(flat).map((at) => {
         let rate = 0;
         for (let i = at + 1; i < at + 1 + 2 * flat[at]!; i += 2)
@@ -230,7 +281,13 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
       });
       order.sort((a, b) => rates[a]! - rates[b]! || a - b);
     }
-    return order.slice(0, postedGroups);
+    return order;
+  }
+
+  function choose(ruleSlot: RuleSlot): void {
+    const order = chooseGroups(ruleSlot.groups!);
+    ruleSlot.posted = order.slice(0, postedGroups);
+    ruleSlot.unposted = order.slice(postedGroups);
   }
 
   /** Chooses every rule's posted groups again and rebuilds the posting lists. */
@@ -239,11 +296,106 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
       postings[entry] = [];
       scoped[entry] = null;
     }
+    programSize = 0;
+    programGarbage = 0;
     slots.forEach((ruleSlot, slot) => {
-      if (ruleSlot?.groups == null) return;
-      ruleSlot.posted = chooseGroups(ruleSlot.groups);
-      post(slot, ruleSlot);
+      if (ruleSlot === undefined) return;
+      if (ruleSlot.groups !== null) {
+        choose(ruleSlot);
+        post(slot, ruleSlot);
+      }
+      emit(slot, ruleSlot);
     });
+  }
+
+  // --- rule programs -----------------------------------------------------------------------
+
+  /** Writes a rule's checks and plan program at the end of `program` (see `emitPlan`). */
+  function emit(slot: number, ruleSlot: RuleSlot): void {
+    if (ruleSlot.plan === null) return;
+    const code: number[] = [];
+    if (ruleSlot.groups !== null && ruleSlot.unposted.length > 0)
+      checksOf(ruleSlot.groups, ruleSlot.unposted, code);
+    else code.push(0);
+    ruleSlot.leaves.length = 0;
+    emitPlan(ruleSlot.plan, ruleSlot.leaves, code);
+    if (programSize + code.length > program.length) {
+      const grown = new Int32Array(Math.max(program.length * 2, programSize + code.length));
+      grown.set(program.subarray(0, programSize));
+      program = grown;
+    }
+    program.set(code, programSize);
+    codeAt[slot] = programSize;
+    codeSize[slot] = code.length;
+    programSize += code.length;
+  }
+
+  /** Forgets a rule's program; rewrites them all when most of `program` is garbage. */
+  function unemit(slot: number): void {
+    programGarbage += codeSize[slot]!;
+    codeSize[slot] = 0;
+    if (programGarbage > 1 << 16 && programGarbage * 2 > programSize) {
+      programSize = 0;
+      programGarbage = 0;
+      slots.forEach((ruleSlot, other) => {
+        if (ruleSlot !== undefined && other !== slot) emit(other, ruleSlot);
+      });
+    }
+  }
+
+  /** Whether the presearch groups that were not posted each have a term that occurred; `at` is the rule's code. */
+  function passesChecks(at: number): boolean {
+    const code = program;
+    let groupsLeft = code[at++]!;
+    for (; groupsLeft > 0; groupsLeft--) {
+      const end = at + 1 + 2 * code[at]!;
+      let found = false;
+      for (at++; at < end && !found; at += 2) found = terms.firstWanted(code[at]!, code[at + 1]!) >= 0;
+      if (!found) return false;
+      at = end;
+    }
+    return true;
+  }
+
+  /** Where a rule's plan program starts, past its checks. */
+  function planAt(at: number): number {
+    const code = program;
+    let groupsLeft = code[at++]!;
+    for (; groupsLeft > 0; groupsLeft--) at += 1 + 2 * code[at]!;
+    return at;
+  }
+
+  /** Whether the plan program node at `at` holds (`planHolds` on the program). */
+  function holdsAt(at: number, leaves: readonly Plan[], context: QueryContext): boolean {
+    const code = program;
+    switch (code[at]) {
+      case OP_WORD:
+        return terms.firstWanted(code[at + 2]!, code[at + 3]!) >= 0;
+      case OP_AND: {
+        const end = at + code[at + 1]!;
+        for (let child = at + 2; child < end; child += code[child + 1]!)
+          if (!holdsAt(child, leaves, context)) return false;
+        return true;
+      }
+      case OP_OR: {
+        const end = at + code[at + 1]!;
+        for (let child = at + 2; child < end; child += code[child + 1]!)
+          if (holdsAt(child, leaves, context)) return true;
+        return false;
+      }
+      case OP_NOT:
+        return !holdsAt(at + 2, leaves, context);
+      case OP_PHRASE:
+        return terms.occurred(code[at + 2]!) && planHolds(leaves[code[at + 3]!]!, state, context);
+      case OP_NEAR:
+        return (
+          terms.occurred(code[at + 2]!) &&
+          terms.occurred(code[at + 3]!) &&
+          planHolds(leaves[code[at + 4]!]!, state, context)
+        );
+      default:
+        return planHolds(leaves[code[at + 2]!]!, state, context);
+    }
   }
 
   // --- rules -------------------------------------------------------------------------------
@@ -263,7 +415,8 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
         fields,
         groups: null,
         posted: [],
-        checks: null,
+        unposted: [],
+        leaves: [],
       };
     const acquire = (word: WordPattern, isPositional: boolean) => {
       const entry = terms.acquire(word, isPositional);
@@ -301,15 +454,17 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
       fields: fields.slice(),
       groups,
       posted: [],
-      checks: null,
+      unposted: [],
+      leaves: [],
     };
     if (groups === null) {
       always.push(slot);
       if (always.length > 1 && always[always.length - 2]! > slot) always.sort((a, b) => a - b);
     } else {
-      ruleSlot.posted = chooseGroups(groups);
+      choose(ruleSlot);
       post(slot, ruleSlot);
     }
+    emit(slot, ruleSlot);
     enabledCount++;
     return ruleSlot;
   }
@@ -319,6 +474,7 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
     enabledCount--;
     if (ruleSlot.groups === null) always = always.filter((other) => other !== slot);
     else unpost(slot, ruleSlot);
+    unemit(slot);
     for (const field of ruleSlot.fields) {
       if (field === DEFAULT_SLOT) defaultRefs--;
       else fieldRefs[field]!--;
@@ -430,19 +586,6 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
     }
   }
 
-  /** Whether each presearch group that was not posted has a term that occurred (see `RuleSlot.checks`). */
-  function passesChecks(checks: Int32Array): boolean {
-    let at = 1;
-    for (let g = checks[0]!; g > 0; g--) {
-      const end = at + 1 + 2 * checks[at]!;
-      let found = false;
-      for (at++; at < end && !found; at += 2) found = terms.firstWanted(checks[at]!, checks[at + 1]!) >= 0;
-      if (!found) return false;
-      at = end;
-    }
-    return true;
-  }
-
   function match(event: IntelEvent): RuleMatch[] {
     if (enabledCount === 0) return [];
     terms.beginEvent();
@@ -462,12 +605,13 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
     while (c < ordered.length || a < always.length) {
       const slot =
         a >= always.length || (c < ordered.length && ordered[c]! < always[a]!) ? ordered[c++]! : always[a++]!;
-      const ruleSlot = slots[slot];
-      if (ruleSlot?.plan == null) continue;
-      if (ruleSlot.checks !== null && !passesChecks(ruleSlot.checks)) continue;
-      if (!planHolds(ruleSlot.plan, state, context)) continue;
+      if (codeSize[slot] === 0) continue;
+      const at = codeAt[slot]!;
+      if (!passesChecks(at)) continue;
+      const ruleSlot = slots[slot]!;
+      if (!holdsAt(planAt(at), ruleSlot.leaves, context)) continue;
       const matches: MatchExplanation[] = [];
-      explainPlan(ruleSlot.plan, state, context, matches);
+      explainPlan(ruleSlot.plan!, state, context, matches);
       matched.push({ rule: ruleSlot.rule, matches });
     }
 

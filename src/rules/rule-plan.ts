@@ -20,28 +20,44 @@ export type EventState = {
   slotFields: (FieldValues | undefined)[];
 };
 
-export type Plan =
-  | {
-      readonly kind: 'text';
-      /** The entry (term table id) of the anchor word. */
-      readonly entry: number;
-      /** Which word of `words` the entry is. */
-      readonly anchor: number;
-      readonly words: readonly WordPattern[];
-      readonly fieldSlot: number;
-    }
-  | {
-      readonly kind: 'near';
-      readonly left: number;
-      readonly right: number;
-      readonly leftAnchor: number;
-      readonly rightAnchor: number;
-      readonly node: NearQuery;
-      readonly fieldSlot: number;
-    }
-  | { readonly kind: 'leaf'; readonly node: LeafQuery }
-  | { readonly kind: 'and' | 'or'; readonly children: readonly Plan[] }
-  | { readonly kind: 'not'; readonly child: Plan };
+/**
+ * One node of a plan. Every node has the same fields in the same order (those its kind does
+ * not use are -1 or null), so that evaluating plans of all kinds stays monomorphic: with one
+ * object shape per kind, the property reads of `planHolds` went megamorphic and cost more than
+ * the work they guarded.
+ *
+ * - `text`: `entry` is the anchor word's entry (term table id), `anchor` which word of `words` it is.
+ * - `near`: `entry`/`anchor` the left anchor, `right`/`rightAnchor` the right one, `near` the query.
+ * - `leaf`: `leaf` is evaluated by the shared evaluator (ranges, `_exists_`, `field:4`).
+ * - `and`/`or`: `children`; `not`: `children[0]`.
+ */
+export type Plan = {
+  readonly kind: 'text' | 'near' | 'leaf' | 'and' | 'or' | 'not';
+  readonly entry: number;
+  readonly anchor: number;
+  readonly right: number;
+  readonly rightAnchor: number;
+  readonly fieldSlot: number;
+  readonly words: readonly WordPattern[] | null;
+  readonly near: NearQuery | null;
+  readonly leaf: LeafQuery | null;
+  readonly children: readonly Plan[] | null;
+};
+
+function planNode(kind: Plan['kind'], fields: Partial<Plan>): Plan {
+  return {
+    kind,
+    entry: fields.entry ?? -1,
+    anchor: fields.anchor ?? -1,
+    right: fields.right ?? -1,
+    rightAnchor: fields.rightAnchor ?? -1,
+    fieldSlot: fields.fieldSlot ?? DEFAULT_SLOT,
+    words: fields.words ?? null,
+    near: fields.near ?? null,
+    leaf: fields.leaf ?? null,
+    children: fields.children ?? null,
+  };
+}
 
 /** How planning takes references; `release` gives back what `acquire` and `useField` took. */
 export type PlanUses = {
@@ -53,16 +69,16 @@ export function planQuery(node: QueryNode, uses: PlanUses): Plan {
   switch (node.kind) {
     case 'and':
     case 'or':
-      return { kind: node.kind, children: node.children.map((child) => planQuery(child, uses)) };
+      return planNode(node.kind, { children: node.children.map((child) => planQuery(child, uses)) });
     case 'not':
-      return { kind: 'not', child: planQuery(node.child, uses) };
+      return planNode('not', { children: [planQuery(node.child, uses)] });
     case 'text': {
       const fieldSlot = uses.useField(node.field);
       const anchor = anchorIndex(node.words);
       const entry = uses.acquire(node.words[anchor]!, node.words.length > 1);
       // `field:4` may also hold for a number value: left to the shared evaluator.
-      if (node.literal !== undefined) return { kind: 'leaf', node };
-      return { kind: 'text', entry, anchor, words: node.words, fieldSlot };
+      if (node.literal !== undefined) return planNode('leaf', { leaf: node });
+      return planNode('text', { entry, anchor, words: node.words, fieldSlot });
     }
     case 'near': {
       const fieldSlot = uses.useField(node.field);
@@ -70,10 +86,10 @@ export function planQuery(node: QueryNode, uses: PlanUses): Plan {
       const rightAnchor = anchorIndex(node.right);
       const left = uses.acquire(node.left[leftAnchor]!, true);
       const right = uses.acquire(node.right[rightAnchor]!, true);
-      return { kind: 'near', left, right, leftAnchor, rightAnchor, node, fieldSlot };
+      return planNode('near', { entry: left, anchor: leftAnchor, right, rightAnchor, near: node, fieldSlot });
     }
     default:
-      return { kind: 'leaf', node };
+      return planNode('leaf', { leaf: node });
   }
 }
 
@@ -206,29 +222,33 @@ function phraseOccurs(
 export function planHolds(plan: Plan, state: EventState, context: QueryContext): boolean {
   switch (plan.kind) {
     case 'text':
-      return phraseOccurs(plan.entry, plan.anchor, plan.words, plan.fieldSlot, state);
+      return phraseOccurs(plan.entry, plan.anchor, plan.words!, plan.fieldSlot, state);
     case 'near':
       return (
         findNearPair(
-          plan.left,
+          plan.entry,
           plan.right,
-          plan.leftAnchor,
+          plan.anchor,
           plan.rightAnchor,
-          plan.node,
+          plan.near!,
           plan.fieldSlot,
           state,
         ) !== undefined
       );
-    case 'and':
-      for (const child of plan.children) if (!planHolds(child, state, context)) return false;
+    case 'and': {
+      const children = plan.children!;
+      for (let i = 0; i < children.length; i++) if (!planHolds(children[i]!, state, context)) return false;
       return true;
-    case 'or':
-      for (const child of plan.children) if (planHolds(child, state, context)) return true;
+    }
+    case 'or': {
+      const children = plan.children!;
+      for (let i = 0; i < children.length; i++) if (planHolds(children[i]!, state, context)) return true;
       return false;
+    }
     case 'not':
-      return !planHolds(plan.child, state, context);
+      return !planHolds(plan.children![0]!, state, context);
     case 'leaf':
-      return findLeaf(plan.node, context) !== undefined;
+      return findLeaf(plan.leaf!, context) !== undefined;
   }
 }
 
@@ -245,30 +265,30 @@ export function explainPlan(
   let hit: TextHit | undefined;
   switch (plan.kind) {
     case 'and':
-      for (const child of plan.children) explainPlan(child, state, context, into);
+      for (const child of plan.children!) explainPlan(child, state, context, into);
       return;
     case 'or':
-      for (const child of plan.children)
+      for (const child of plan.children!)
         if (planHolds(child, state, context)) explainPlan(child, state, context, into);
       return;
     case 'not':
       return;
     case 'text':
-      hit = findPhrase(plan.entry, plan.anchor, plan.words, plan.fieldSlot, state);
+      hit = findPhrase(plan.entry, plan.anchor, plan.words!, plan.fieldSlot, state);
       break;
     case 'near':
       hit = findNearPair(
-        plan.left,
+        plan.entry,
         plan.right,
-        plan.leftAnchor,
+        plan.anchor,
         plan.rightAnchor,
-        plan.node,
+        plan.near!,
         plan.fieldSlot,
         state,
       );
       break;
     case 'leaf':
-      hit = findLeaf(plan.node, context);
+      hit = findLeaf(plan.leaf!, context);
       break;
   }
   if (hit !== undefined) into.push(explanationOf(hit, context.analysis));
