@@ -118,25 +118,36 @@ const OP_OR = 1;
 const OP_NOT = 2;
 /** `entry, field slot`: one word or prefix. */
 const OP_WORD = 3;
-/** `entry, leaf`: a phrase whose anchor is `entry`. */
+/**
+ * `entry, anchor, field slot, word count, word ids…`: a phrase whose `anchor`-th word is
+ * `entry`; its words are ids in the index's word table, so checking it touches no rule object.
+ */
 const OP_PHRASE = 4;
 /** `left entry, right entry, leaf`. */
 const OP_NEAR = 5;
 /** `leaf`: evaluated by `planHolds`. */
 const OP_LEAF = 6;
 
-function emitPlan(plan: Plan, leaves: Plan[], into: number[]): void {
+function emitPlan(
+  plan: Plan,
+  leaves: Plan[],
+  into: number[],
+  wordId: (word: WordPattern) => number,
+): void {
   const at = into.length;
   switch (plan.kind) {
     case 'and':
     case 'or':
     case 'not':
       into.push(plan.kind === 'and' ? OP_AND : plan.kind === 'or' ? OP_OR : OP_NOT, 0);
-      for (const child of plan.children!) emitPlan(child, leaves, into);
+      for (const child of plan.children!) emitPlan(child, leaves, into, wordId);
       break;
     case 'text':
       if (plan.words!.length === 1) into.push(OP_WORD, 4, plan.entry, plan.fieldSlot);
-      else into.push(OP_PHRASE, 4, plan.entry, leaves.push(plan) - 1);
+      else {
+        into.push(OP_PHRASE, 0, plan.entry, plan.anchor, plan.fieldSlot, plan.words!.length);
+        for (const word of plan.words!) into.push(wordId(word));
+      }
       break;
     case 'near':
       into.push(OP_NEAR, 5, plan.entry, plan.right, leaves.push(plan) - 1);
@@ -310,6 +321,51 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
 
   // --- rule programs -----------------------------------------------------------------------
 
+  /** The words of phrases, by id (never forgotten: a bounded vocabulary), for `OP_PHRASE`. */
+  const wordIds = new Map<string, number>();
+  const wordTokens: string[] = [];
+  const wordIsPrefix: boolean[] = [];
+
+  function wordId(word: WordPattern): number {
+    const key = word.prefix ? `${word.token}*` : word.token;
+    let id = wordIds.get(key);
+    if (id === undefined) {
+      id = wordTokens.length;
+      wordIds.set(key, id);
+      wordTokens.push(word.token);
+      wordIsPrefix.push(word.prefix);
+    }
+    return id;
+  }
+
+  /** Whether the phrase node at `at` occurs (`phraseOccurs` of rule-plan.ts on the program). */
+  function phraseHolds(at: number): boolean {
+    const code = program;
+    const entry = code[at + 2]!;
+    if (!terms.occurred(entry)) return false;
+    const anchor = code[at + 3]!;
+    const wanted = code[at + 4]!;
+    const length = code[at + 5]!;
+    const words = at + 6;
+    const log = terms.allLog;
+    const slotFields = state.slotFields;
+    for (let record = terms.state[entry * stateStride + ALL_HEAD]!; record >= 0; record = log[record + 3]!) {
+      const fieldSlot = log[record]!;
+      if (wanted === DEFAULT_SLOT ? fieldSlot >= defaultCount : fieldSlot !== wanted) continue;
+      const tokens = slotFields[fieldSlot]!.analysed[log[record + 1]!]!.terms;
+      const start = log[record + 2]! - anchor;
+      if (start < 0 || start + length > tokens.length) continue;
+      let j = 0;
+      for (; j < length; j++) {
+        const id = code[words + j]!;
+        const token = tokens[start + j]!;
+        if (wordIsPrefix[id] ? !token.startsWith(wordTokens[id]!) : token !== wordTokens[id]) break;
+      }
+      if (j === length) return true;
+    }
+    return false;
+  }
+
   /** Writes a rule's checks and plan program at the end of `program` (see `emitPlan`). */
   function emit(slot: number, ruleSlot: RuleSlot): void {
     if (ruleSlot.plan === null) return;
@@ -318,7 +374,7 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
       checksOf(ruleSlot.groups, ruleSlot.unposted, code);
     else code.push(0);
     ruleSlot.leaves.length = 0;
-    emitPlan(ruleSlot.plan, ruleSlot.leaves, code);
+    emitPlan(ruleSlot.plan, ruleSlot.leaves, code, wordId);
     if (programSize + code.length > program.length) {
       const grown = new Int32Array(Math.max(program.length * 2, programSize + code.length));
       grown.set(program.subarray(0, programSize));
@@ -386,7 +442,7 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
       case OP_NOT:
         return !holdsAt(at + 2, leaves, context);
       case OP_PHRASE:
-        return terms.occurred(code[at + 2]!) && planHolds(leaves[code[at + 3]!]!, state, context);
+        return phraseHolds(at);
       case OP_NEAR:
         return (
           terms.occurred(code[at + 2]!) &&
