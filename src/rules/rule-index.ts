@@ -128,12 +128,7 @@ const OP_NEAR = 5;
 /** `leaf`: evaluated by `planHolds`. */
 const OP_LEAF = 6;
 
-function emitPlan(
-  plan: Plan,
-  leaves: Plan[],
-  into: number[],
-  wordId: (word: WordPattern) => number,
-): void {
+function emitPlan(plan: Plan, leaves: Plan[], into: number[], wordId: (word: WordPattern) => number): void {
   const at = into.length;
   switch (plan.kind) {
     case 'and':
