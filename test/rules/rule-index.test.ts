@@ -343,4 +343,22 @@ describe('createRuleIndex agrees with evaluating every rule', () => {
       { numRuns: 200 },
     );
   });
+
+  it('after enough upserts that the rule programs are rewritten (compacted) while matching', () => {
+    const queries = fc.sample(queryArb, { numRuns: 6_000, seed: 5 });
+    const events = fc.sample(eventArb, { numRuns: 30, seed: 13 });
+    let rules = compileAll(queries.slice(0, 300));
+    const matcher = createRuleIndex(rules);
+    // Each upsert replaces one of 300 rules: the old programs become garbage until rewritten.
+    for (let i = 300; i < queries.length; i++) {
+      const next = rule(`r${i % 300}`, queries[i]!);
+      matcher.upsert(next);
+      rules = rules.map((r) => (r.id === next.id ? next : r));
+      if (i % 1_000 === 0) {
+        const e = events[(i / 1_000) % events.length]!;
+        expect(indexed(matcher, e)).toEqual(bruteForce(rules, e));
+      }
+    }
+    for (const e of events) expect(indexed(matcher, e)).toEqual(bruteForce(rules, e));
+  });
 });
