@@ -12,6 +12,10 @@ export const errorCodes = {
   TOCSIN_STORE_UNAVAILABLE: 'the store cannot be reached',
   TOCSIN_KAFKA_UNAVAILABLE: 'the Kafka cluster cannot be reached',
   TOCSIN_DELIVERY_FAILED: 'a delivery attempt failed',
+  TOCSIN_INVALID_REQUEST: 'an HTTP request is malformed (the message names the field)',
+  TOCSIN_CONFLICT: 'the request conflicts with the state of a resource',
+  TOCSIN_TOO_MANY_CONNECTIONS: 'an API key holds the most streams allowed',
+  TOCSIN_INTERNAL: 'a bug: the message is never shown to clients',
 } as const;
 
 export type ErrorCode = keyof typeof errorCodes;

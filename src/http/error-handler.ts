@@ -1,7 +1,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { type ErrorCode, isAppError } from '../errors.ts';
+import { AppError, type ErrorCode, isAppError } from '../errors.ts';
 
 /**
  * One error shape for every HTTP answer that is not a success:
@@ -34,37 +34,15 @@ const statusOfCode: Record<ErrorCode, number> = {
   TOCSIN_STORE_UNAVAILABLE: 503,
   TOCSIN_KAFKA_UNAVAILABLE: 503,
   TOCSIN_DELIVERY_FAILED: 502,
-};
-
-/**
- * Codes that only the HTTP layer produces: a request that is malformed or conflicts with the
- * state of a resource, and the catch-all for a bug (whose message is never shown).
- */
-export const httpErrorCodes = {
   TOCSIN_INVALID_REQUEST: 400,
   TOCSIN_CONFLICT: 409,
+  TOCSIN_TOO_MANY_CONNECTIONS: 429,
   TOCSIN_INTERNAL: 500,
-} as const;
-
-export type HttpErrorCode = keyof typeof httpErrorCodes;
-
-export class HttpError extends Error {
-  readonly code: HttpErrorCode;
-  readonly statusCode: number;
-  readonly details: Record<string, unknown> | undefined;
-
-  constructor(code: HttpErrorCode, message: string, details?: Record<string, unknown>) {
-    super(message);
-    this.name = 'HttpError';
-    this.code = code;
-    this.statusCode = httpErrorCodes[code];
-    this.details = details;
-  }
-}
+};
 
 /** A 400 naming the field at fault, e.g. `invalidRequest('body.endpointId', 'no such webhook endpoint')`. */
-export function invalidRequest(field: string, message: string): HttpError {
-  return new HttpError('TOCSIN_INVALID_REQUEST', `${field}: ${message}`, { field });
+export function invalidRequest(field: string, message: string): AppError {
+  return new AppError('TOCSIN_INVALID_REQUEST', `${field}: ${message}`, { details: { field } });
 }
 
 export function errorBody(code: string, message: string, details?: Record<string, unknown>): ErrorBody {
@@ -94,13 +72,6 @@ export function describeError(error: unknown): { status: number; body: ErrorBody
   if (isAppError(error)) {
     return {
       status: statusOfCode[error.code],
-      body: errorBody(error.code, error.message, error.details),
-      isBug: false,
-    };
-  }
-  if (error instanceof HttpError) {
-    return {
-      status: error.statusCode,
       body: errorBody(error.code, error.message, error.details),
       isBug: false,
     };

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { AppError } from '../../errors.ts';
 import type { DeliveryJob, Store } from '../../store/store.ts';
-import { errorBodySchema, HttpError } from '../error-handler.ts';
+import { errorBodySchema } from '../error-handler.ts';
 import { notFound, ownedRecord } from './owned-record.ts';
 
 /**
@@ -125,12 +126,14 @@ export function deliveryRoutes(deps: DeliveryRoutesDeps): FastifyPluginAsyncZod 
         if (replayed !== undefined) return replayed;
         const job = await store.deliveries.get(id);
         if (job === undefined) throw notFound('delivery', id);
-        throw new HttpError(
+        throw new AppError(
           'TOCSIN_CONFLICT',
           `delivery ${JSON.stringify(id)} is being sent; replay it once it ends`,
           {
-            id,
-            status: job.status,
+            details: {
+              id,
+              status: job.status,
+            },
           },
         );
       },

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { AppError } from '../../errors.ts';
 import type { Store } from '../../store/store.ts';
-import { errorBodySchema, HttpError } from '../error-handler.ts';
+import { errorBodySchema } from '../error-handler.ts';
 import { ownedRecord } from './owned-record.ts';
 
 /**
@@ -122,12 +123,14 @@ export function subscriberRoutes(deps: SubscriberRoutesDeps): FastifyPluginAsync
         if (patch.email === null) {
           const emailSubscriptions = await store.subscriptions.list({ subscriberId: id, channel: 'email' });
           if (emailSubscriptions.length > 0) {
-            throw new HttpError(
+            throw new AppError(
               'TOCSIN_CONFLICT',
               `subscriber ${JSON.stringify(id)} has email subscriptions; delete them before removing the address`,
               {
-                field: 'body.email',
-                subscriptionIds: emailSubscriptions.map((subscription) => subscription.id),
+                details: {
+                  field: 'body.email',
+                  subscriptionIds: emailSubscriptions.map((subscription) => subscription.id),
+                },
               },
             );
           }
