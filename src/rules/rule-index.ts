@@ -274,44 +274,119 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
    * The groups to post: the first ones (the static guess of presearch.ts) until events have
    * taught how often each term occurs, then the rarest (a group's rate is the sum of its terms').
    */
+  const groupRates = new Float64Array(maxPresearchGroups);
+
   function chooseGroups(flat: Int32Array): number[] {
     // All groups, rarest first: the first `postedGroups` are posted, the others checked in this order.
     const count = flat[0]!;
-    const order = Array.from({ length: count }, (_, g) => g);
-    if (count > 1 && eventsSeen >= firstReplan) {
-      const rates = groupOffsets(flat).map((at) => {
-        let rate = 0;
-        for (let i = at + 1; i < at + 1 + 2 * flat[at]!; i += 2)
-          rate += terms.rate(flat[i]!, flat[i + 1]!, eventsSeen);
-        return rate;
-      });
-      order.sort((a, b) => rates[a]! - rates[b]! || a - b);
+    const order: number[] = new Array(count);
+    if (count <= 1 || eventsSeen < firstReplan) {
+      for (let g = 0; g < count; g++) order[g] = g;
+      return order;
+    }
+    // Rates, then an insertion sort (stable: ties keep the static order); no closures, few allocations.
+    for (let g = 0, at = 1; g < count; g++, at += 1 + 2 * flat[at]!) {
+      let rate = 0;
+      for (let i = at + 1; i < at + 1 + 2 * flat[at]!; i += 2)
+        rate += terms.rate(flat[i]!, flat[i + 1]!, eventsSeen);
+      groupRates[g] = rate;
+      let j = g;
+      for (; j > 0 && groupRates[order[j - 1]!]! > rate; j--) order[j] = order[j - 1]!;
+      order[j] = g;
     }
     return order;
   }
 
   function choose(ruleSlot: RuleSlot): void {
-    const order = chooseGroups(ruleSlot.groups!);
-    ruleSlot.posted = order.slice(0, postedGroups);
-    ruleSlot.unposted = order.slice(postedGroups);
+    setOrder(ruleSlot, chooseGroups(ruleSlot.groups!));
   }
 
-  /** Chooses every rule's posted groups again and rebuilds the posting lists. */
+  /**
+   * Chooses every rule's groups again from what was learned. Only the rules whose choice
+   * changed are re-posted and re-emitted (the posting lists they left are filtered once each),
+   * so that later passes, when few choices change, do not pause matching for a full rebuild;
+   * when many change (the first passes) everything is rebuilt.
+   */
   function replan(): void {
-    for (const entry of terms.ids()) {
-      postings[entry] = [];
-      scoped[entry] = null;
-    }
-    programSize = 0;
-    programGarbage = 0;
+    const changed: number[] = [];
+    const orders: number[][] = [];
     slots.forEach((ruleSlot, slot) => {
-      if (ruleSlot === undefined) return;
-      if (ruleSlot.groups !== null) {
-        choose(ruleSlot);
-        post(slot, ruleSlot);
+      if (ruleSlot?.groups == null) return;
+      const order = chooseGroups(ruleSlot.groups);
+      if (samePosted(order, ruleSlot)) return;
+      // Hysteresis: rates of similar terms keep crossing; move only for a clearly rarer choice.
+      const flat = ruleSlot.groups;
+      if (
+        eventsSeen > firstReplan &&
+        rateOf(flat, order.slice(0, postedGroups)) > 0.7 * rateOf(flat, ruleSlot.posted)
+      )
+        return;
+      changed.push(slot);
+      orders.push(order);
+    });
+    if (changed.length === 0) return;
+    if (changed.length * 4 > enabledCount) {
+      for (const entry of terms.ids()) {
+        postings[entry] = [];
+        scoped[entry] = null;
       }
+      programSize = 0;
+      programGarbage = 0;
+      let next = 0;
+      slots.forEach((ruleSlot, slot) => {
+        if (ruleSlot === undefined) return;
+        if (changed[next] === slot) setOrder(ruleSlot, orders[next++]!);
+        if (ruleSlot.groups !== null) post(slot, ruleSlot);
+        emit(slot, ruleSlot);
+      });
+      return;
+    }
+    // Take the changed rules out of the lists they were posted in, each list filtered once.
+    const leaving = new Uint8Array(slots.length);
+    const lists = new Set<number[]>();
+    changed.forEach((slot) => {
+      const ruleSlot = slots[slot]!;
+      leaving[slot] = 1;
+      forEachPosted(ruleSlot, (entry, fieldSlot) => {
+        const list = postingsOf(entry, fieldSlot, false);
+        if (list !== undefined) lists.add(list);
+      });
+    });
+    for (const list of lists) {
+      let kept = 0;
+      for (const posting of list) if (leaving[posting >>> POSTING_SHIFT] === 0) list[kept++] = posting;
+      list.length = kept;
+    }
+    changed.forEach((slot, i) => {
+      const ruleSlot = slots[slot]!;
+      setOrder(ruleSlot, orders[i]!);
+      post(slot, ruleSlot);
+      unemit(slot);
       emit(slot, ruleSlot);
     });
+  }
+
+  function samePosted(order: readonly number[], ruleSlot: RuleSlot): boolean {
+    const posted = ruleSlot.posted;
+    for (let i = 0; i < posted.length; i++) if (order[i] !== posted[i]) return false;
+    return true;
+  }
+
+  /** How often, summed, the given groups fired per event (the walk they cost). */
+  function rateOf(flat: Int32Array, groups: readonly number[]): number {
+    const offsets = groupOffsets(flat);
+    let rate = 0;
+    for (const group of groups) {
+      const at = offsets[group]!;
+      for (let i = at + 1; i < at + 1 + 2 * flat[at]!; i += 2)
+        rate += terms.rate(flat[i]!, flat[i + 1]!, eventsSeen);
+    }
+    return rate;
+  }
+
+  function setOrder(ruleSlot: RuleSlot, order: readonly number[]): void {
+    ruleSlot.posted = order.slice(0, postedGroups);
+    ruleSlot.unposted = order.slice(postedGroups);
   }
 
   // --- rule programs -----------------------------------------------------------------------
