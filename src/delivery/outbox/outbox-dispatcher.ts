@@ -49,6 +49,8 @@ const persistRetryMs = [100, 500, 2_000];
 const defaultLaneConcurrency = 4;
 /** Deferrals remembered (see `deferrals`); the oldest are forgotten past this. */
 const maxRememberedDeferrals = 10_000;
+/** Jobs parked in lanes, at most, as a multiple of `concurrency`. */
+const parkedPerSlot = 4;
 
 /**
  * The outbox dispatcher: claims due delivery jobs, hands each to its channel, records the
@@ -75,8 +77,8 @@ const maxRememberedDeferrals = 10_000;
  *   schedule), so another instance takes it over without waiting for the lease.
  * - **A slow destination holds only its own slots.** A channel with lanes (the webhook channel:
  *   one lane per endpoint) has at most `laneConcurrency` sends in flight per lane; a job whose
- *   lane is full waits in the lane (parked, counted against `concurrency`) or goes back to the
- *   store for later (deferred). A deferral is not an attempt: the claim counted one, so this
+ *   lane is full waits in the lane (parked, at most `4 × concurrency` in all; claiming pauses
+ *   while that is full) or, in a slow lane, goes back to the store for later (deferred). A deferral is not an attempt: the claim counted one, so this
  *   dispatcher subtracts its deferrals from `job.attempts` before sending and scheduling (a
  *   job deferred by another instance, or before a restart, keeps that count).
  */
@@ -97,7 +99,8 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
   );
   const inFlight = new Map<string, InFlight>();
   const retryTimers = new Set<NodeJS.Timeout>();
-  const lanes = createDeliveryLanes();
+  const maxParked = parkedPerSlot * concurrency;
+  const lanes = createDeliveryLanes({ maxParked });
   /** Job id → how many times this dispatcher deferred it (each deferral cost a claim). */
   const deferrals = new Map<string, number>();
 
@@ -131,8 +134,16 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
   }
 
   async function claimAndLaunch(): Promise<{ asked: number; jobs: Promise<JobOutcome>[] }> {
-    const asked = Math.min(batchSize, concurrency - inFlight.size - lanes.parkedCount());
-    if (asked <= 0) return { asked: 0, jobs: [] };
+    // Lanes that turned slow since the last claim hand back what they cannot send soon.
+    for (const entry of lanes.overflow(performance.now())) void entry.defer();
+    const asked = Math.min(batchSize, concurrency - inFlight.size, maxParked - lanes.parkedCount());
+    if (asked <= 0) {
+      // No room: a send that ends nudges the loop again. Leaving `nudged` set would spin the
+      // loop on microtasks, starving the very sends that make room.
+      nudged = false;
+      isBacklogged = true;
+      return { asked: 0, jobs: [] };
+    }
     // A wake() from here on may announce jobs this claim does not see yet: claim again after it.
     nudged = false;
     const claimed = await store.deliveries.claim(now(), asked, leaseMs);
@@ -147,7 +158,7 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
     const laneName = channel?.laneOf?.(job);
     if (laneName === undefined) return launch(job, claimedAt);
     const lane = lanes.lane(`${job.channel}:${laneName}`, channel?.laneConcurrency ?? defaultLaneConcurrency);
-    const decision = lanes.admit(lane);
+    const decision = lanes.admit(lane, performance.now());
     if (decision === 'start') return launch(job, claimedAt, lane);
     if (decision === 'defer') return defer(job, lane);
     return new Promise<JobOutcome>((resolve) => {
@@ -173,13 +184,13 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
       if (closing || performance.now() - next.claimedAt > sendBudgetMs / 2) void next.defer();
       else next.start();
     }
-    lanes.release(lane, now().getTime());
+    lanes.release(lane);
   }
 
   /** Hands a job back unsent, due again when its lane should have room (at once when closing). */
   async function defer(job: ClaimedJob, lane: Lane): Promise<JobOutcome> {
     const nowMs = now().getTime();
-    const dueAt = closing ? nowMs : lanes.deferUntil(lane, nowMs);
+    const dueAt = nowMs + (closing ? 0 : lanes.deferDelay(lane, performance.now()));
     deferrals.set(job.id, (deferrals.get(job.id) ?? 0) + 1);
     if (deferrals.size > maxRememberedDeferrals) deferrals.delete(deferrals.keys().next().value!);
     const reason = job.lastError ?? 'waiting for a free slot of its destination';
@@ -233,7 +244,7 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
       Math.max(0, claimedAt + sendBudgetMs - performance.now()),
     );
     const startedAt = performance.now();
-    if (lane) lane.running += 1;
+    if (lane) lanes.started(lane, startedAt, deferrals.has(job.id));
     const done = deliver(job, controller.signal, () => cause)
       .catch((error: unknown): AttemptOutcome => {
         metrics?.loopErrors.inc();
@@ -248,7 +259,7 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
         inFlight.delete(job.id);
         if (outcome !== 'retried' && outcome !== 'error') deferrals.delete(job.id);
         if (lane) {
-          lanes.finished(lane, performance.now() - startedAt);
+          lanes.finished(lane, startedAt, performance.now());
           drain(lane);
         }
         metrics?.attempts.inc({ channel: job.channel, outcome });
