@@ -1,32 +1,19 @@
 // Crash test (issue 4): 5,000 events flow through the service, which is killed with SIGKILL at a
 // seeded point of its work and started again; once its consumer group has caught up, the stored
 // alerts are exactly the expected ones (none missing, none twice) and so are the delivery jobs.
-import { afterEach, describe, expect, it } from 'vitest';
-import { kafkaBrokers } from '../support/kafka.ts';
-import { type ServiceProcess, startService } from '../support/service-process.ts';
+import { describe, expect, it } from 'vitest';
 import {
   alertCounter,
   committedOffset,
-  createSubscriptions,
-  createTestDatabase,
-  createTopicOn,
-  expectedAlerts,
-  expectStoredExactly,
   generateStream,
-  kafkaFor,
-  pipelineRulesDir,
   produceStream,
   seededRandom,
   sleep,
-  type TestDatabase,
   topicSize,
-  waitForZeroLag,
 } from './pipeline-harness.ts';
+import { cleanupAfterEach, startPipelineRun } from './pipeline-run.ts';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step().catch(() => {});
-});
+const cleanup = cleanupAfterEach();
 
 describe('crash: kill -9 mid-stream, restart, nothing lost, nothing twice (real broker)', () => {
   it.each([
@@ -37,29 +24,9 @@ describe('crash: kill -9 mid-stream, restart, nothing lost, nothing twice (real 
     'killed after ~$point of the alerts are stored ($store, seed $seed)',
     async ({ point, store, seed }) => {
       const messages = generateStream({ seed });
-      const { alerts: expected, alertsBefore } = await expectedAlerts(messages);
       const random = seededRandom(seed * 7919);
-
-      const kafka = kafkaFor(kafkaBrokers());
-      const topic = await createTopicOn(kafka);
-      const dlqTopic = await createTopicOn(kafka);
-      const groupId = `${topic}-group`;
-
-      const database: TestDatabase = await createTestDatabase(store);
-      cleanup.push(() => database.dispose());
-      const subscriptions = await createSubscriptions(database.store);
-
-      const service: ServiceProcess = await startService({
-        KAFKA_BROKERS: kafkaBrokers(),
-        KAFKA_TOPIC: topic,
-        KAFKA_GROUP_ID: groupId,
-        KAFKA_DLQ_TOPIC: dlqTopic,
-        KAFKA_START_FROM: 'earliest',
-        TOCSIN_RULES_DIR: pipelineRulesDir,
-        ...database.env,
-      });
-      cleanup.push(() => service.kill());
-      const context = () => `service output:\n${service.output().split('\n').slice(-60).join('\n')}`;
+      const run = await startPipelineRun(cleanup, { messages, store });
+      const { expected, kafka, topic, groupId, database, service, context } = run;
 
       // The feed comes in bursts while the service consumes it, and keeps going while the service
       // is dead, so the restarted service finds a backlog as well as half-finished work. A burst
@@ -82,7 +49,7 @@ describe('crash: kill -9 mid-stream, restart, nothing lost, nothing twice (real 
       const atKill = await counter.poll();
       const committedAtKill = await committedOffset(kafka, groupId, topic);
       // Alerts stored past what the committed offset covers: work the restart replays (dedup's job).
-      const replayed = atKill - alertsBefore(committedAtKill);
+      const replayed = atKill - run.alertsBefore(committedAtKill);
 
       await feed;
       expect(await topicSize(kafka, topic)).toBe(messages.length);
@@ -90,14 +57,10 @@ describe('crash: kill -9 mid-stream, restart, nothing lost, nothing twice (real 
 
       await service.restart();
       // The dead member holds its partition until its session times out (30 s in kafkajs).
-      await waitForZeroLag(kafka, groupId, topic, {
-        timeoutMs: 75_000,
-        expectedEnd: messages.length,
-        describe: context,
-      });
+      await run.waitForAllConsumed(75_000);
       expect(await service.stop()).toBe(0);
 
-      const result = await expectStoredExactly(database.store, expected, subscriptions);
+      const result = await run.expectStoredExactly();
       expect(result.alerts).toBe(expected.length);
       console.log(
         `[crash ${point} ${store}] ${messages.length} messages, ${expected.length} alerts ` +

@@ -1,27 +1,12 @@
 // 1 % poison (issue 4): messages that are not JSON, are not valid events, or are larger than
 // TOCSIN_MAX_BODY are mixed into 5,000 events. Every one of them lands in the DLQ topic once, with
 // the right `tocsin-reason` and its origin; every valid event is processed (exact alert set).
-import { afterEach, describe, expect, it } from 'vitest';
-import { consumeAll, kafkaBrokers } from '../support/kafka.ts';
-import { startService } from '../support/service-process.ts';
-import {
-  createSubscriptions,
-  createTestDatabase,
-  createTopicOn,
-  expectedAlerts,
-  expectStoredExactly,
-  generateStream,
-  kafkaFor,
-  pipelineRulesDir,
-  produceStream,
-  topicSize,
-  waitForZeroLag,
-} from './pipeline-harness.ts';
+import { describe, expect, it } from 'vitest';
+import { consumeAll } from '../support/kafka.ts';
+import { generateStream, produceStream, topicSize } from './pipeline-harness.ts';
+import { cleanupAfterEach, startPipelineRun } from './pipeline-run.ts';
 
-const cleanup: (() => Promise<unknown>)[] = [];
-afterEach(async () => {
-  for (const step of cleanup.splice(0).reverse()) await step().catch(() => {});
-});
+const cleanup = cleanupAfterEach();
 
 describe('poison messages in the stream (real broker, SQLite)', () => {
   it('dead-letters every poison message with its reason and origin, and processes every valid event', async () => {
@@ -31,35 +16,16 @@ describe('poison messages in the stream (real broker, SQLite)', () => {
       .map((message, offset) => ({ ...message, offset }))
       .filter((message) => message.kind !== 'event' && message.kind !== 'redelivery');
     expect(poison.length).toBeGreaterThanOrEqual(50);
-    const { alerts: expected } = await expectedAlerts(messages);
 
-    const kafka = kafkaFor(kafkaBrokers());
-    const topic = await createTopicOn(kafka);
-    const dlqTopic = await createTopicOn(kafka);
-    const groupId = `${topic}-group`;
-    const database = await createTestDatabase('sqlite');
-    cleanup.push(() => database.dispose());
-    const subscriptions = await createSubscriptions(database.store);
-
-    const service = await startService({
-      KAFKA_BROKERS: kafkaBrokers(),
-      KAFKA_TOPIC: topic,
-      KAFKA_GROUP_ID: groupId,
-      KAFKA_DLQ_TOPIC: dlqTopic,
-      KAFKA_START_FROM: 'earliest',
-      TOCSIN_RULES_DIR: pipelineRulesDir,
-      TOCSIN_MAX_BODY: '2kb',
-      ...database.env,
+    const run = await startPipelineRun(cleanup, {
+      messages,
+      store: 'sqlite',
+      env: { TOCSIN_MAX_BODY: '2kb' },
     });
-    cleanup.push(() => service.kill());
-    const context = () => `service output:\n${service.output().split('\n').slice(-60).join('\n')}`;
+    const { kafka, topic, dlqTopic, service } = run;
 
     await produceStream(kafka, topic, messages, { burst: 500, pauseMs: 100 });
-    await waitForZeroLag(kafka, groupId, topic, {
-      timeoutMs: 60_000,
-      expectedEnd: messages.length,
-      describe: context,
-    });
+    await run.waitForAllConsumed(60_000);
 
     const dead = await consumeAll(dlqTopic, poison.length, 30_000);
     expect(await topicSize(kafka, dlqTopic)).toBe(poison.length);
@@ -89,7 +55,7 @@ describe('poison messages in the stream (real broker, SQLite)', () => {
     }
     expect(await service.stop()).toBe(0);
 
-    const result = await expectStoredExactly(database.store, expected, subscriptions);
+    const result = await run.expectStoredExactly();
     console.log(
       `[poison] ${poison.length} of ${messages.length} messages dead-lettered as expected; ` +
         `${result.alerts} alerts, ${result.jobs} delivery jobs, all as expected`,
