@@ -94,6 +94,29 @@ export function unsubscribeRoutes(deps: UnsubscribeRoutesDeps): FastifyPluginAsy
       done(null, body),
     );
 
+    /**
+     * The subscription a link's token names. When there is none, answers the request itself and
+     * returns undefined: the invalid-link page (404) for a token that does not verify, a page
+     * headed `goneHeading` for a subscription deleted since the email was sent.
+     */
+    const linkedSubscription = async (token: string, reply: FastifyReply, goneHeading: string) => {
+      const subscriptionId = tokens.verify(token);
+      if (!subscriptionId) {
+        sendPage(reply, 404, invalidLink);
+        return undefined;
+      }
+      const subscription = await store.subscriptions.get(subscriptionId);
+      if (!subscription) {
+        sendPage(reply, 200, {
+          heading: goneHeading,
+          lines: ['This subscription no longer exists: it sends you nothing.'],
+          forms: false,
+          token,
+        });
+      }
+      return subscription;
+    };
+
     app.get(
       '/u/:token',
       {
@@ -107,17 +130,8 @@ export function unsubscribeRoutes(deps: UnsubscribeRoutesDeps): FastifyPluginAsy
       },
       async (request, reply) => {
         const { token } = request.params;
-        const subscriptionId = tokens.verify(token);
-        if (!subscriptionId) return sendPage(reply, 404, invalidLink);
-        const subscription = await store.subscriptions.get(subscriptionId);
-        if (!subscription) {
-          return sendPage(reply, 200, {
-            heading: 'Nothing to unsubscribe',
-            lines: ['This subscription no longer exists: it sends you nothing.'],
-            forms: false,
-            token,
-          });
-        }
+        const subscription = await linkedSubscription(token, reply, 'Nothing to unsubscribe');
+        if (!subscription) return reply;
         const subscriber = await store.subscribers.get(subscription.subscriberId);
         const address = subscriber?.email ?? 'your address';
         return sendPage(reply, 200, {
@@ -145,17 +159,8 @@ export function unsubscribeRoutes(deps: UnsubscribeRoutesDeps): FastifyPluginAsy
       },
       async (request, reply) => {
         const { token } = request.params;
-        const subscriptionId = tokens.verify(token);
-        if (!subscriptionId) return sendPage(reply, 404, invalidLink);
-        const subscription = await store.subscriptions.get(subscriptionId);
-        if (!subscription) {
-          return sendPage(reply, 200, {
-            heading: 'Unsubscribed',
-            lines: ['This subscription no longer exists: it sends you nothing.'],
-            forms: false,
-            token,
-          });
-        }
+        const subscription = await linkedSubscription(token, reply, 'Unsubscribed');
+        if (!subscription) return reply;
         if (wantsAll(request.body, request.headers['content-type'])) {
           const count = await store.subscriptions.unsubscribeAll(subscription.subscriberId, 'email');
           request.log.info({ subscriberId: subscription.subscriberId, count }, 'unsubscribed from all email');
