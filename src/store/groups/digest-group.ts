@@ -1,7 +1,9 @@
+import type { Kysely } from 'kysely';
 import { alertFromRow } from '../alert-log.ts';
 import { chunk, type StoreContext, toMillis } from '../context.ts';
 import { digestJobId } from '../delivery-ids.ts';
-import { DEFAULT_TENANT, type DigestStore } from '../store.ts';
+import type { Database } from '../schema.ts';
+import { DEFAULT_TENANT, type DigestEntryInput, type DigestStore } from '../store.ts';
 import { deliveryJobFromRow } from './delivery-job-row.ts';
 
 /**
@@ -14,22 +16,8 @@ export function createDigestGroup(ctx: StoreContext): DigestStore {
   const { db } = ctx;
 
   return {
-    async add(entries) {
-      for (const rows of chunk(entries, 500)) {
-        await db
-          .insertInto('digest_entries')
-          .values(
-            rows.map((entry) => ({
-              tenant_id: entry.tenantId ?? DEFAULT_TENANT,
-              subscription_id: entry.subscriptionId,
-              alert_id: entry.alertId,
-              received_at: toMillis(entry.receivedAt),
-              digest_job_id: null,
-            })),
-          )
-          .onConflict((oc) => oc.columns(['subscription_id', 'alert_id']).doNothing())
-          .execute();
-      }
+    add(entries) {
+      return insertDigestEntries(db, entries, DEFAULT_TENANT);
     },
 
     build({ subscriptionId, periodKey, until, now }) {
@@ -101,4 +89,32 @@ export function createDigestGroup(ctx: StoreContext): DigestStore {
       return rows.map(alertFromRow);
     },
   };
+}
+
+/**
+ * Adds entries to their subscriptions' next digests (`tenant` for an entry without its own). An
+ * entry already waiting or digested (same subscription and alert) is left as it is, so adding
+ * it again, e.g. when a batch is replayed, does nothing. Pipeline commits call it in their
+ * transaction (`db` is then the transaction).
+ */
+export async function insertDigestEntries(
+  db: Kysely<Database>,
+  entries: readonly DigestEntryInput[],
+  tenant: string,
+): Promise<void> {
+  for (const rows of chunk(entries, 500)) {
+    await db
+      .insertInto('digest_entries')
+      .values(
+        rows.map((entry) => ({
+          tenant_id: entry.tenantId ?? tenant,
+          subscription_id: entry.subscriptionId,
+          alert_id: entry.alertId,
+          received_at: toMillis(entry.receivedAt),
+          digest_job_id: null,
+        })),
+      )
+      .onConflict((oc) => oc.columns(['subscription_id', 'alert_id']).doNothing())
+      .execute();
+  }
 }

@@ -6,6 +6,7 @@ import type { Database, DeliveryJobTable, GroupStateTable } from '../schema.ts';
 import { type CommitBatch, DEFAULT_TENANT, type PipelineStore } from '../store.ts';
 import { withStoreErrors } from '../store-errors.ts';
 import { ackGroupKey, ackStateFromRow } from './alert-group.ts';
+import { insertDigestEntries } from './digest-group.ts';
 
 export function createPipelineGroup(ctx: StoreContext): PipelineStore {
   const { db } = ctx;
@@ -22,21 +23,7 @@ export function createPipelineGroup(ctx: StoreContext): PipelineStore {
           // follows short (alert-log.ts explains the ordering).
           const alerts = await appendAlerts(trx, batch.alerts, tenant);
           const jobsCreated = await insertJobs(trx, batch, tenant, now);
-          for (const rows of chunk(batch.digestEntries ?? [])) {
-            await trx
-              .insertInto('digest_entries')
-              .values(
-                rows.map((entry) => ({
-                  tenant_id: entry.tenantId ?? tenant,
-                  subscription_id: entry.subscriptionId,
-                  alert_id: entry.alertId,
-                  received_at: toMillis(entry.receivedAt),
-                  digest_job_id: null,
-                })),
-              )
-              .onConflict((oc) => oc.columns(['subscription_id', 'alert_id']).doNothing())
-              .execute();
-          }
+          await insertDigestEntries(trx, batch.digestEntries ?? [], tenant);
           return { alerts, jobsCreated };
         }),
       );
