@@ -69,11 +69,44 @@ export function anchorOf(words: readonly WordPattern[]): WordPattern {
 /** Terms one of which occurs whenever some part of a query holds, and how common that is. */
 type Requirement = { readonly terms: readonly PresearchTerm[]; readonly cost: number };
 
-/** Every word of a phrase must occur: each is a requirement of its own (stop words aside). */
+/**
+ * The token of a *pair term*: two exact words adjacent in one value, in this order. Analysed
+ * tokens are runs of letters and digits, so the space keeps it apart from every event token;
+ * the rule index posts it like a word and records it while scanning adjacent tokens.
+ */
+export function pairToken(first: string, second: string): string {
+  return `${first} ${second}`;
+}
+
+/** The two words of a pair term's token, or null for a word. */
+export function pairWords(token: string): [string, string] | null {
+  const space = token.indexOf(' ');
+  return space < 0 ? null : [token.slice(0, space), token.slice(space + 1)];
+}
+
+/** Whether a word of a phrase can be half of a pair term: exact and not a stop word. */
+function pairable(word: WordPattern): boolean {
+  return !word.prefix && !stopWords.has(word.token);
+}
+
+/**
+ * Every word of a phrase must occur: each is a requirement of its own (stop words aside); so
+ * must every two adjacent exact words, next to each other, which is far rarer than either.
+ */
 function wordsOf(words: readonly WordPattern[], field: string | null, into: Requirement[]): void {
   for (const word of words) {
     if (words.length > 1 && !word.prefix && stopWords.has(word.token)) continue;
     into.push({ terms: [{ word, field }], cost: wordCost(word) * fieldFactor(field) });
+  }
+  for (let i = 0; i + 1 < words.length; i++) {
+    const first = words[i]!;
+    const second = words[i + 1]!;
+    if (!pairable(first) || !pairable(second)) continue;
+    const cost = Math.min(wordCost(first), wordCost(second)) * 0.25;
+    into.push({
+      terms: [{ word: { token: pairToken(first.token, second.token), prefix: false }, field }],
+      cost: cost * fieldFactor(field),
+    });
   }
 }
 

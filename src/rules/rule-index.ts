@@ -3,7 +3,7 @@ import type { IntelEvent } from '../ingest/event-schema.ts';
 import type { CompiledRule, RuleMatch, RuleMatcher } from './compiled-rule.ts';
 import type { QueryContext } from './evaluate-query.ts';
 import { createEventAnalysis, type EventAnalysis } from './event-analysis.ts';
-import { presearchGroups } from './presearch.ts';
+import { pairWords, presearchGroups } from './presearch.ts';
 import { defaultFields, type WordPattern } from './query-ast.ts';
 import {
   createIndexedSearch,
@@ -172,7 +172,7 @@ function replanAfter(eventsSeen: number): number {
 
 export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
   const terms = createTermTable();
-  const { postings, scoped } = terms;
+  const { postings, scoped, isPrefix } = terms;
 
   const fieldSlots = new Map<string, number>(defaultFields.map((path, slot) => [path, slot]));
   const fieldPaths: string[] = [...defaultFields];
@@ -524,6 +524,48 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
     }
   }
 
+  // --- pair terms --------------------------------------------------------------------------
+
+  /**
+   * Pair terms (presearch.ts: two exact words adjacent in one value): the pair's entry by the
+   * entries of its first and second word, and the words of each pair entry. Every rule that
+   * holds a pair also holds its two words, so a word entry outlives its pairs.
+   */
+  const pairsByFirst: (Map<number, number> | undefined)[] = [];
+  const pairOf = new Map<number, readonly [number, number]>();
+
+  /** The entry of a presearch word; for a pair term, of its words too, and the pair is registered. */
+  function acquirePresearch(
+    word: WordPattern,
+    acquire: (word: WordPattern, isPositional: boolean) => number,
+  ) {
+    const words = pairWords(word.token);
+    if (words === null) return acquire(word, false);
+    const first = acquire({ token: words[0], prefix: false }, false);
+    const second = acquire({ token: words[1], prefix: false }, false);
+    const pair = acquire(word, false);
+    let seconds = pairsByFirst[first];
+    if (seconds === undefined) {
+      seconds = new Map();
+      pairsByFirst[first] = seconds;
+    }
+    seconds.set(second, pair);
+    pairOf.set(pair, [first, second]);
+    return pair;
+  }
+
+  /** Forgets the pairs among `entries` that are no longer in the term table. */
+  function forgetPairs(entries: readonly number[]): void {
+    for (const entry of entries) {
+      const words = pairOf.get(entry);
+      if (words === undefined || terms.exact.get(terms.tokens[entry]!) === entry) continue;
+      pairOf.delete(entry);
+      const seconds = pairsByFirst[words[0]]!;
+      seconds.delete(words[1]);
+      if (seconds.size === 0) pairsByFirst[words[0]] = undefined;
+    }
+  }
+
   // --- rules -------------------------------------------------------------------------------
 
   function register(slot: number, rule: CompiledRule): RuleSlot {
@@ -565,7 +607,7 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
         : flattenGroups(
             presearch.map((group) =>
               group.map(({ word, field }) => ({
-                entry: acquire(word, false),
+                entry: acquirePresearch(word, acquire),
                 fieldSlot: fieldSlotFor(field),
               })),
             ),
@@ -607,6 +649,7 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
     }
     for (const entry of ruleSlot.acquired) terms.release(entry, false);
     for (const entry of ruleSlot.positional) terms.release(entry, true);
+    forgetPairs(ruleSlot.acquired);
   }
 
   function upsert(rule: CompiledRule): void {
@@ -704,9 +747,17 @@ export function createRuleIndex(rules: CompiledRule[]): RuleMatcher {
         const analysed = analysis.analysedValue(field, valueIndex);
         if (analysed === undefined) continue;
         const tokens = analysed.terms;
+        // The exact entry of the previous token (-1: none), for pair terms.
+        let previous = -1;
         for (let t = 0; t < tokens.length; t++) {
           const ids = terms.matchesOf(tokens[t]!);
           for (let k = 0; k < ids.length; k++) hit(ids[k]!, fieldSlot, valueIndex, t);
+          const current = ids.length > 0 && !isPrefix[ids[0]!] ? ids[0]! : -1;
+          if (previous >= 0 && current >= 0) {
+            const pair = pairsByFirst[previous]?.get(current);
+            if (pair !== undefined) hit(pair, fieldSlot, valueIndex, t - 1);
+          }
+          previous = current;
         }
       }
     }

@@ -123,6 +123,40 @@ describe('createRuleIndex', () => {
     expect(ids(matcher, seedEvent)).toEqual(['rare-earth-export-controls', 'japan-recycling']);
   });
 
+  it('finds phrases by their adjacent word pairs only where the words are adjacent, in one value', () => {
+    const rules = [
+      rule('pair', '"rare earth"'),
+      rule('long', '"rare earth export"'),
+      rule('scoped', 'summary:"export ban"'),
+      rule('near', '"rare earth" NEAR/2 "export ban"'),
+      rule('prefix', '"rare earth*"'),
+    ];
+    const matcher = createRuleIndex(rules);
+    const events = [
+      event({ title: 'Rare-earth export' }),
+      event({ title: 'earth rare export' }),
+      event({ title: 'rare', topics: ['earth', 'rare earths'] }),
+      event({ topics: ['rare', 'earth export'] }),
+      event({ title: 'export ban', summary: 'ban export, the ban' }),
+      event({ summary: 'rare earth: export ban', body: 'rare big earth export ban' }),
+    ];
+    for (const e of events) expect(indexed(matcher, e)).toEqual(bruteForce(rules, e));
+    expect(ids(matcher, events[0]!)).toEqual(['pair', 'long', 'prefix']);
+    expect(ids(matcher, events[1]!)).toEqual([]);
+    expect(ids(matcher, events[3]!)).toEqual([]);
+    expect(ids(matcher, events[4]!)).toEqual([]);
+    expect(ids(matcher, events[5]!)).toEqual(['pair', 'long', 'scoped', 'near', 'prefix']);
+    // Pairs go with the last rule holding them, and come back with a new one.
+    matcher.remove('pair');
+    matcher.remove('long');
+    matcher.remove('near');
+    expect(ids(matcher, events[0]!)).toEqual(['prefix']);
+    matcher.upsert(rule('pair', '"earth export"'));
+    expect(ids(matcher, events[0]!)).toEqual(['prefix', 'pair']);
+    expect(ids(matcher, events[1]!)).toEqual([]);
+    expect(ids(matcher, events[5]!)).toEqual(['scoped', 'prefix', 'pair']);
+  });
+
   it('handles an event far larger than usual and then a small one', () => {
     const matcher = createRuleIndex([rule('near', 'alpha NEAR/1 omega'), rule('word', 'omega')]);
     const big = event({ body: `${'alpha beta '.repeat(50_000)}alpha omega` });
