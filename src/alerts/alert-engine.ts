@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { IntelEvent } from '../ingest/event-schema.ts';
 import type { CompiledRule, RuleMatch } from '../rules/compiled-rule.ts';
 import { parseDuration } from '../rules/rule-schema.ts';
@@ -65,10 +65,12 @@ export type AlertEngine = ReturnType<typeof createAlertEngine>;
 
 export function createAlertEngine(initial?: AlertEngineState, options: AlertEngineOptions = {}) {
   const trackChanges = options.trackChanges ?? true;
-  const ledger = new Map<string, Map<string, number>>();
+  // The event time of a ledger entry sits in an object shared by all the rules that matched the
+  // event (its group entry), rather than a number boxed anew for every rule.
+  const ledger = new Map<string, Map<string, { readonly time: number }>>();
   const groups = new Map<string, Map<string, GroupState>>();
   for (const [ruleId, entries] of Object.entries(initial?.ledger ?? {})) {
-    ledger.set(ruleId, new Map(Object.entries(entries)));
+    ledger.set(ruleId, new Map(Object.entries(entries).map(([eventId, time]) => [eventId, { time }])));
   }
   for (const [ruleId, byKey] of Object.entries(initial?.groups ?? {})) {
     groups.set(ruleId, new Map(Object.entries(byKey).map(([key, state]) => [key, copyGroup(state)])));
@@ -102,13 +104,6 @@ export function createAlertEngine(initial?: AlertEngineState, options: AlertEngi
     return group;
   }
 
-  function dropIfIdle(ruleId: string, key: string, group: GroupState): void {
-    if (group.events.length > 0 || group.lastAlertTime !== undefined) return;
-    const byKey = groups.get(ruleId)!;
-    byKey.delete(key);
-    if (byKey.size === 0) groups.delete(ruleId);
-  }
-
   /** True when the throttle suppresses an alert of this group at `alertTime`; else marks the group. */
   function isSuppressed(rule: CompiledRule, key: string, alertTime: number): boolean {
     const throttleMs = throttleOf(rule);
@@ -123,63 +118,98 @@ export function createAlertEngine(initial?: AlertEngineState, options: AlertEngi
 
   function process(event: IntelEvent, matches: readonly RuleMatch[]): Alert[] {
     const alerts: Alert[] = [];
-    const time = Date.parse(event.publishedAt);
+    if (matches.length === 0) return alerts;
+    const eventId = event.id;
+    const publishedAt = event.publishedAt;
+    const time = Date.parse(publishedAt);
+    // Shared by every alert of this event; built on the first one.
     let snapshot: EventSnapshot | undefined;
-    const alert = (match: RuleMatch, key: string, label: string | null, entries: GroupEntry[]): Alert => {
-      const { rule } = match;
-      const newest = entries.at(-1)!;
-      const eventIds = entries.map((entry) => entry.id);
-      snapshot ??= snapshotOf(event);
-      return {
-        id: alertIdOf(rule.id, key, eventIds),
-        ruleId: rule.id,
-        ruleName: rule.definition.name,
-        severity: rule.definition.severity,
-        tags: rule.definition.tags,
-        group: label,
-        eventIds,
-        eventTime: newest.publishedAt,
-        matches: match.matches,
-        event: snapshot,
-        suppressed: isSuppressed(rule, key, newest.time),
-      };
-    };
+    let entry: GroupEntry | undefined;
+    let eventIdJson: string | undefined;
 
     for (const match of matches) {
-      const ruleId = match.rule.id;
+      const rule = match.rule;
+      const ruleId = rule.id;
       let seen = ledger.get(ruleId);
-      if (!seen) {
+      if (seen === undefined) {
         seen = new Map();
         ledger.set(ruleId, seen);
-      }
-      if (seen.has(event.id)) continue;
-      seen.set(event.id, time);
-      if (trackChanges) newLedger.push({ ruleId, eventId: event.id, eventTime: time });
+      } else if (seen.has(eventId)) continue;
+      entry ??= { id: eventId, time, publishedAt };
+      seen.set(eventId, entry);
+      if (trackChanges) newLedger.push({ ruleId, eventId, eventTime: time });
 
-      const entry: GroupEntry = { id: event.id, time, publishedAt: event.publishedAt };
-      const threshold = match.rule.definition.threshold;
+      snapshot ??= snapshotOf(event);
+      const definition = rule.definition;
+      const threshold = definition.threshold;
       if (!threshold) {
-        alerts.push(alert(match, ruleGroupKey, null, [entry]));
+        eventIdJson ??= JSON.stringify(eventId);
+        alerts.push({
+          id: hashId(`[${JSON.stringify(ruleId)},"",[${eventIdJson}]]`),
+          ruleId,
+          ruleName: definition.name,
+          severity: definition.severity,
+          tags: definition.tags,
+          group: null,
+          eventIds: [eventId],
+          eventTime: publishedAt,
+          matches: match.matches,
+          event: snapshot,
+          suppressed: isSuppressed(rule, ruleGroupKey, time),
+        });
         continue;
       }
-      const withinMs = match.rule.withinMs ?? parseDuration(threshold.within);
-      const values = threshold.groupBy
-        ? groupValuesOf(event, threshold.groupBy)
-        : [{ key: ruleGroupKey, label: null }];
+      const withinMs = rule.withinMs ?? parseDuration(threshold.within);
+      const values = threshold.groupBy ? groupValuesOf(event, threshold.groupBy) : singleGroup;
       for (const { key, label } of values) {
-        const group = groupOf(ruleId, key);
-        group.events.push(entry);
-        let newestTime = time;
-        for (const held of group.events) if (held.time > newestTime) newestTime = held.time;
-        group.events = group.events.filter((held) => newestTime - held.time <= withinMs);
+        let byKey = groups.get(ruleId);
+        if (byKey === undefined) {
+          byKey = new Map();
+          groups.set(ruleId, byKey);
+        }
+        let group = byKey.get(key);
+        if (group === undefined) {
+          group = { events: [entry] };
+          byKey.set(key, group);
+        } else {
+          group.events.push(entry);
+          const held = group.events;
+          let newestTime = time;
+          for (let i = 0; i < held.length; i++) if (held[i]!.time > newestTime) newestTime = held[i]!.time;
+          let expired = false;
+          for (let i = 0; i < held.length; i++) {
+            if (newestTime - held[i]!.time > withinMs) {
+              expired = true;
+              break;
+            }
+          }
+          if (expired) group.events = held.filter((e) => newestTime - e.time <= withinMs);
+        }
         markChanged(ruleId, key);
         if (group.events.length >= threshold.count) {
           // Oldest first; the sort is stable, so ties keep arrival order.
-          const fired = group.events.toSorted((a, b) => a.time - b.time);
+          const fired = sortedByTime(group.events);
           group.events = [];
-          alerts.push(alert(match, key, label, fired));
+          const newest = fired[fired.length - 1]!;
+          const eventIds = fired.map((e) => e.id);
+          alerts.push({
+            id: alertIdOf(ruleId, key, eventIds),
+            ruleId,
+            ruleName: definition.name,
+            severity: definition.severity,
+            tags: definition.tags,
+            group: label,
+            eventIds,
+            eventTime: newest.publishedAt,
+            matches: match.matches,
+            event: snapshot,
+            suppressed: isSuppressed(rule, key, newest.time),
+          });
         }
-        dropIfIdle(ruleId, key, group);
+        if (group.events.length === 0 && group.lastAlertTime === undefined) {
+          byKey.delete(key);
+          if (byKey.size === 0) groups.delete(ruleId);
+        }
       }
     }
     return alerts;
@@ -197,7 +227,11 @@ export function createAlertEngine(initial?: AlertEngineState, options: AlertEngi
 
   function state(): AlertEngineState {
     const out: AlertEngineState = { version: 1, ledger: {}, groups: {} };
-    for (const [ruleId, seen] of ledger) out.ledger[ruleId] = Object.fromEntries(seen);
+    for (const [ruleId, seen] of ledger) {
+      const times: Record<string, number> = {};
+      for (const [eventId, { time }] of seen) times[eventId] = time;
+      out.ledger[ruleId] = times;
+    }
     for (const [ruleId, byKey] of groups) {
       out.groups[ruleId] = Object.fromEntries([...byKey].map(([key, group]) => [key, copyGroup(group)]));
     }
@@ -237,11 +271,28 @@ function copyGroup(group: GroupState): GroupState {
 
 /** Deterministic, so a replay of the same stream produces the same alert ids. */
 export function alertIdOf(ruleId: string, groupKey: string, eventIds: readonly string[]): string {
-  return createHash('sha256')
-    .update(JSON.stringify([ruleId, groupKey, eventIds]))
-    .digest('hex')
-    .slice(0, 32);
+  // The same text as JSON.stringify([ruleId, groupKey, eventIds]), without the array walk.
+  let ids = '';
+  for (let i = 0; i < eventIds.length; i++)
+    ids += i === 0 ? JSON.stringify(eventIds[i]) : `,${JSON.stringify(eventIds[i])}`;
+  return hashId(`[${JSON.stringify(ruleId)},${JSON.stringify(groupKey)},[${ids}]]`);
 }
+
+/** First 32 hex digits of the SHA-256 of `text` (UTF-8); one-shot, no Hash object. */
+function hashId(text: string): string {
+  return hash('sha256', text, 'hex').slice(0, 32);
+}
+
+/** `events` oldest first, stable (ties keep arrival order); the array itself when already in order. */
+function sortedByTime(events: GroupEntry[]): GroupEntry[] {
+  for (let i = 1; i < events.length; i++) {
+    if (events[i]!.time < events[i - 1]!.time) return events.toSorted((a, b) => a.time - b.time);
+  }
+  return events;
+}
+
+/** The values of a threshold without `groupBy`: its one group. */
+const singleGroup: readonly { key: string; label: string | null }[] = [{ key: ruleGroupKey, label: null }];
 
 function snapshotOf(event: IntelEvent): EventSnapshot {
   const snapshot: EventSnapshot = { id: event.id, title: event.title, publishedAt: event.publishedAt };

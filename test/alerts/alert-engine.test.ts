@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Alert, MatchExplanation } from '../../src/alerts/alert.ts';
@@ -506,5 +507,53 @@ describe('state', () => {
     feed(engine, [{ id: 1, minutes: 0, regions: ['Asia'], rules: mixedRules }]);
     expect(engine.takeChanges()).toEqual({ forgotten: [], ledger: [], groups: [] });
     expect(Object.keys(engine.state().ledger)).toHaveLength(4);
+  });
+});
+
+describe('alert ids', () => {
+  // The ids are persisted: they must stay the first 32 hex digits of the SHA-256 of this JSON text.
+  const reference = (ruleId: string, group: string, eventIds: string[]) =>
+    createHash('sha256')
+      .update(JSON.stringify([ruleId, group, eventIds]))
+      .digest('hex')
+      .slice(0, 32);
+
+  it('keep their value', () => {
+    expect(alertIdOf('plain', '', ['e1'])).toBe(reference('plain', '', ['e1']));
+    expect(alertIdOf('r"\\', '"Asia"', ['a\u0001', 'é\ud800', '😀'])).toBe(
+      reference('r"\\', '"Asia"', ['a\u0001', 'é\ud800', '😀']),
+    );
+    fc.assert(
+      fc.property(
+        fc.string({ unit: 'binary' }),
+        fc.string(),
+        fc.array(fc.string({ unit: 'binary' })),
+        (r, g, ids) => {
+          expect(alertIdOf(r, g, ids)).toBe(reference(r, g, ids));
+        },
+      ),
+    );
+  });
+
+  it('of plain and threshold alerts are the ones alertIdOf gives', () => {
+    const rules = [
+      ruleOf({ id: 'p-1' }),
+      ruleOf({ id: 't', threshold: { count: 2, within: '1h', groupBy: 'regions' } }),
+    ];
+    const engine = createAlertEngine();
+    const alerts = [
+      eventOf('e"1', 0, { regions: ['Asia'] }),
+      eventOf('e\u00022', 1, { regions: ['Asia'] }),
+    ].flatMap((event) =>
+      engine.process(
+        event,
+        rules.map((rule) => ({ rule, matches: explanation(event.id) })),
+      ),
+    );
+    expect(alerts.map((alert) => alert.id)).toEqual([
+      reference('p-1', '', ['e"1']),
+      reference('p-1', '', ['e\u00022']),
+      reference('t', '"Asia"', ['e"1', 'e\u00022']),
+    ]);
   });
 });
