@@ -77,10 +77,11 @@ const parkedPerSlot = 4;
  *   schedule), so another instance takes it over without waiting for the lease.
  * - **A slow destination holds only its own slots.** A channel with lanes (the webhook channel:
  *   one lane per endpoint) has at most `laneConcurrency` sends in flight per lane; a job whose
- *   lane is full waits in the lane (parked, at most `4 × concurrency` in all; claiming pauses
- *   while that is full) or, in a slow lane, goes back to the store for later (deferred). A deferral is not an attempt: the claim counted one, so this
- *   dispatcher subtracts its deferrals from `job.attempts` before sending and scheduling (a
- *   job deferred by another instance, or before a restart, keeps that count).
+ *   lane is full waits in the lane (parked; at most `4 × concurrency` in all) or goes back to
+ *   the store for later (deferred), as delivery-lanes.ts decides from the lane's pace. A
+ *   deferral is not an attempt: the claim counted one, so this dispatcher subtracts its
+ *   deferrals from `job.attempts` before sending and scheduling (the stored `attempts` keeps
+ *   counting claims; a job deferred by another instance, or before a restart, keeps them).
  */
 export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
   const { store, logger, metrics, schedule } = options;
@@ -135,8 +136,10 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
 
   async function claimAndLaunch(): Promise<{ asked: number; jobs: Promise<JobOutcome>[] }> {
     // Lanes that turned slow since the last claim hand back what they cannot send soon.
-    for (const entry of lanes.overflow(performance.now())) void entry.defer();
-    const asked = Math.min(batchSize, concurrency - inFlight.size, maxParked - lanes.parkedCount());
+    for (const entry of lanes.overflow()) void entry.defer();
+    const asked = lanes.isClaimBlocked()
+      ? 0
+      : Math.min(batchSize, concurrency - inFlight.size, maxParked - lanes.parkedCount());
     if (asked <= 0) {
       // No room: a send that ends nudges the loop again. Leaving `nudged` set would spin the
       // loop on microtasks, starving the very sends that make room.
@@ -158,7 +161,7 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
     const laneName = channel?.laneOf?.(job);
     if (laneName === undefined) return launch(job, claimedAt);
     const lane = lanes.lane(`${job.channel}:${laneName}`, channel?.laneConcurrency ?? defaultLaneConcurrency);
-    const decision = lanes.admit(lane, performance.now());
+    const decision = lanes.admit(lane);
     if (decision === 'start') return launch(job, claimedAt, lane);
     if (decision === 'defer') return defer(job, lane);
     return new Promise<JobOutcome>((resolve) => {
@@ -216,8 +219,13 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
       try {
         const { asked, jobs } = await claimAndLaunch();
         failures = 0;
-        // A full batch: more may be due, claim again at once (or when a slot frees up).
-        if (asked > 0 && jobs.length === asked) continue;
+        // A full batch: more may be due, claim again at once (or when a slot frees up) — after
+        // letting I/O run: an embedded store answers in microtasks, and a loop of claims that
+        // only defer would otherwise never let a send finish.
+        if (asked > 0 && jobs.length === asked) {
+          await new Promise((resolve) => setImmediate(resolve));
+          continue;
+        }
         await idle(pollMs);
       } catch (error) {
         failures += 1;
@@ -245,7 +253,16 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
     );
     const startedAt = performance.now();
     if (lane) lanes.started(lane, startedAt, deferrals.has(job.id));
-    const done = deliver(job, controller.signal, () => cause)
+    // The lane's pace is the channel's own time (its `durationMs`), not ours recording it.
+    let sendMs: number | undefined;
+    const done = deliver(
+      job,
+      controller.signal,
+      () => cause,
+      (ms) => {
+        sendMs = ms;
+      },
+    )
       .catch((error: unknown): AttemptOutcome => {
         metrics?.loopErrors.inc();
         logger.error(
@@ -259,7 +276,7 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
         inFlight.delete(job.id);
         if (outcome !== 'retried' && outcome !== 'error') deferrals.delete(job.id);
         if (lane) {
-          lanes.finished(lane, startedAt, performance.now());
+          lanes.finished(lane, startedAt, sendMs ?? performance.now() - startedAt);
           drain(lane);
         }
         metrics?.attempts.inc({ channel: job.channel, outcome });
@@ -274,6 +291,7 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
     claimed: ClaimedJob,
     signal: AbortSignal,
     abortCause: () => AbortCause | undefined,
+    onSent: (sendMs: number) => void = () => {},
   ): Promise<AttemptOutcome> {
     const deferred = deferrals.get(claimed.id) ?? 0;
     const job = deferred > 0 ? { ...claimed, attempts: Math.max(1, claimed.attempts - deferred) } : claimed;
@@ -290,6 +308,7 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
         result = resultOfThrown(error);
       }
       metrics?.sendSeconds.observe({ channel: job.channel }, (performance.now() - startedAt) / 1000);
+      onSent(result.durationMs ?? performance.now() - startedAt);
     }
     const cause = abortCause();
     if (cause && result.kind !== 'ok') {

@@ -217,8 +217,9 @@ describe('webhook channel through the outbox, against real receivers', () => {
       const attempts = await store.attempts.list({ jobId: id });
       expect(attempts.map((a) => a.statusCode)).toEqual([200, null]);
       expect(attempts[1]!.error).toBe('timed out after 600 ms');
-      // Most of them waited in the endpoint's lane first: waiting is not an attempt.
-      expect(await store.deliveries.get(id)).toMatchObject({ status: 'sent', attempts: 2 });
+      // Most of them waited for the endpoint's lane first, yet none died of it (3 attempts in
+      // the schedule): waiting is not an attempt.
+      expect(await statusOf(id)).toBe('sent');
     }
   });
 
