@@ -60,20 +60,17 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     publicUrl: config.publicUrl,
     logger,
   });
-  // The delivery channels; a channel that is not registered leaves its jobs pending.
-  const email = createEmailDelivery({ config, store, secret, logger, wake: () => outbox?.wake() });
+  // The delivery channels; a job whose channel is not registered stays pending.
+  const email = createEmailDelivery({ config, store, secret, logger, wake: () => outbox.wake() });
   const channels: DeliveryChannel[] = [webhooks.channel, email.channel];
-  const outbox =
-    channels.length > 0
-      ? createOutboxDispatcher({
-          store,
-          channels,
-          logger,
-          metrics: createOutboxMetrics(metrics.registry),
-          schedule: parseRetrySchedule(config.retrySchedule),
-          concurrency: config.deliveryConcurrency,
-        })
-      : undefined;
+  const outbox = createOutboxDispatcher({
+    store,
+    channels,
+    logger,
+    metrics: createOutboxMetrics(metrics.registry),
+    schedule: parseRetrySchedule(config.retrySchedule),
+    concurrency: config.deliveryConcurrency,
+  });
   registerDeliveryGauge(metrics, () => store.deliveries.countByStatus());
   const retention = createRetentionJob({ store, retention: config.retention, logger });
   const processor = createEventProcessor({
@@ -85,7 +82,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       {
         committed: (alerts, jobsCreated) => {
           hub.committed(alerts);
-          if (jobsCreated > 0) outbox?.wake();
+          if (jobsCreated > 0) outbox.wake();
         },
       },
     ],
@@ -152,7 +149,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       });
       await loadApiRules();
       await hub.start();
-      outbox?.start();
+      outbox.start();
       email.scheduler.start();
       retention.start();
       await http.listen({ port: config.port, host: config.host });
@@ -172,7 +169,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     async close(): Promise<void> {
       await kafka?.close();
       await email.scheduler.close(); // it creates jobs: stop it before the outbox
-      await outbox?.close();
+      await outbox.close();
       await email.channel.close(); // the SMTP pool, once no send is in flight
       await webhooks.close();
       await retention.close();
