@@ -33,8 +33,6 @@ export async function startWebhookReceiver() {
     requests,
     url: '',
     reply: (_request: ReceivedWebhook, _n: number): Reply => ({ status: 204 }),
-    /** Called as each request arrives, before the reply. */
-    onRequest: (_request: ReceivedWebhook): void => {},
     connections: () => connections,
     of: (id: string) => requests.filter((request) => request.id === id),
     /** Resolves once `count` requests have arrived. */
@@ -73,7 +71,6 @@ export async function startWebhookReceiver() {
         at: performance.now(),
       };
       requests.push(received);
-      receiver.onRequest(received);
       for (const waiter of waiters.filter((w) => requests.length >= w.count)) {
         waiters.splice(waiters.indexOf(waiter), 1);
         waiter.resolve();
