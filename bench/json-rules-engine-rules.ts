@@ -1,5 +1,6 @@
 import { Engine, type NestedCondition, type TopLevelCondition } from 'json-rules-engine';
 import { analyzeText } from '../src/rules/analyzer.ts';
+import { defaultFields } from '../src/rules/query-ast.ts';
 import type { BenchRule, Clause } from './generate-rules.ts';
 
 /**
@@ -8,19 +9,6 @@ import type { BenchRule, Clause } from './generate-rules.ts';
  * fact that holds each event's analysed tokens (computed once per event, with Tocsin's own
  * analyzer, so both engines see the same tokens). Numbers use its built-in operators.
  */
-
-const defaultFields = [
-  'title',
-  'summary',
-  'body',
-  'topics',
-  'keywords',
-  'commodities',
-  'regions',
-  'entities.name',
-  'signals',
-  'implications',
-];
 
 /** field dot path → the token lists of its values. */
 type Document = Map<string, string[][]>;

@@ -99,7 +99,7 @@ async function main() {
     events: { count: eventCount, averageBytes },
     floorEventsPerSecond: floor,
     sizes: results,
-    peakRssMbAt100k: peakRssAtLargest,
+    peakRssMbAtLargest: peakRssAtLargest,
     targets: Object.fromEntries(targetsOf(results, peakRssAtLargest)),
     totalSeconds: (performance.now() - started) / 1000,
   };
@@ -206,9 +206,10 @@ function printTable(floor: number, results: SizeResult[], peakRss: number) {
   const perEvent = (count: number) =>
     1 / (results.find((r) => r.rules === count)?.tocsin.eventsPerSecond ?? Number.NaN);
   console.log(`cost per event 1k → 100k rules: ${(perEvent(100_000) / perEvent(1_000)).toFixed(1)}x`);
-  console.log(`peak RSS with 100,000 rules: ${peakRss} MB`);
+  const largest = results.at(-1)?.rules ?? 0;
+  console.log(`peak RSS with ${largest.toLocaleString('en-US')} rules (the largest size run): ${peakRss} MB`);
   for (const [target, met] of targetsOf(results, peakRss))
-    console.log(`${met ? 'met   ' : 'MISSED'} ${target}`);
+    console.log(`${met === undefined ? 'n/a   ' : met ? 'met   ' : 'MISSED'} ${target}`);
   for (const result of results) {
     const jre = result.jsonRulesEngine;
     if (jre && 'skipped' in jre)
@@ -219,14 +220,20 @@ function printTable(floor: number, results: SizeResult[], peakRss: number) {
 /** The goals from the issue, for reporting; the bench never fails on them. */
 function targetsOf(results: SizeResult[], peakRss: number): [string, boolean | undefined][] {
   const at = (count: number) => results.find((result) => result.rules === count);
-  const rate = (count: number) => at(count)?.tocsin.eventsPerSecond ?? Number.NaN;
+  const rate = (count: number) => at(count)?.tocsin.eventsPerSecond;
+  /** undefined (not measured) unless every size the target speaks of was run. */
+  const when = (sizes: number[], test: () => boolean) =>
+    sizes.every((size) => at(size)) ? test() : undefined;
   return [
-    ['≥ 10,000 events/s at 10,000 rules', rate(10_000) >= 10_000],
-    ['≥ 3,000 events/s at 100,000 rules', rate(100_000) >= 3_000],
-    ['≥ 50x json-rules-engine at 10,000 rules', (at(10_000)?.ratio ?? 0) >= 50],
-    ['1,000 → 100,000 rules costs ≤ 6x per event', rate(1_000) / rate(100_000) <= 6],
-    ['100,000 rules compile in < 10 s', (at(100_000)?.compileMs ?? Number.POSITIVE_INFINITY) < 10_000],
-    ['< 1 GB RSS at 100,000 rules', peakRss > 0 && peakRss < 1024],
+    ['≥ 10,000 events/s at 10,000 rules', when([10_000], () => rate(10_000)! >= 10_000)],
+    ['≥ 3,000 events/s at 100,000 rules', when([100_000], () => rate(100_000)! >= 3_000)],
+    ['≥ 50x json-rules-engine at 10,000 rules', when([10_000], () => (at(10_000)!.ratio ?? 0) >= 50)],
+    [
+      '1,000 → 100,000 rules costs ≤ 6x per event',
+      when([1_000, 100_000], () => rate(1_000)! / rate(100_000)! <= 6),
+    ],
+    ['100,000 rules compile in < 10 s', when([100_000], () => at(100_000)!.compileMs < 10_000)],
+    ['< 1 GB RSS at 100,000 rules', when([100_000], () => peakRss > 0 && peakRss < 1024)],
   ];
 }
 
