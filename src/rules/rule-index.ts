@@ -5,15 +5,18 @@ import type { QueryContext } from './evaluate-query.ts';
 import { createEventAnalysis, type EventAnalysis } from './event-analysis.ts';
 import { pairWords, presearchGroups } from './presearch.ts';
 import { defaultFields, type WordPattern } from './query-ast.ts';
-import {
-  createIndexedSearch,
-  type EventState,
-  explainPlan,
-  type Plan,
-  planHolds,
-  planQuery,
-} from './rule-plan.ts';
-import {
+import type { EventState, Plan } from './rule-plan.ts';
+import * as rulePlan from './rule-plan.ts';
+import type { FieldPostings } from './term-table.ts';
+import * as termTable from './term-table.ts';
+
+/*
+ * Imported bindings copied into module constants: under tsx every access to an imported
+ * binding goes through an export getter, which in the per-token path (`hit`) cost more than
+ * the rest of it.
+ */
+const { createIndexedSearch, explainPlan, planHolds, planQuery } = rulePlan;
+const {
   ALL_HEAD,
   ALL_TAIL,
   appendRecord,
@@ -24,12 +27,11 @@ import {
   EPOCH,
   FIRST_HEAD,
   FIRST_TAIL,
-  type FieldPostings,
   LAST_SLOT,
   LEARNED_SLOTS,
   RECORD,
   stateStride,
-} from './term-table.ts';
+} = termTable;
 
 /**
  * The rule index: a matcher whose cost per event grows with the event's tokens and the rules
