@@ -1,8 +1,16 @@
 import type { MatchExplanation } from '../alerts/alert.ts';
-import { valueAsInstant, valueAsNumber } from './comparable-value.ts';
-import { createEventAnalysis, type EventAnalysis, type FieldValues } from './event-analysis.ts';
+import * as comparableValue from './comparable-value.ts';
+import type { EventAnalysis, FieldValues } from './event-analysis.ts';
+import * as eventAnalysis from './event-analysis.ts';
 import type { Bound, ExistsQuery, LeafQuery, QueryNode, RangeQuery, TextQuery } from './query-ast.ts';
-import { scanSearch, type TextHit, type TextSearch } from './text-search.ts';
+import type { TextHit, TextSearch } from './text-search.ts';
+import * as textSearch from './text-search.ts';
+
+// Imported bindings copied into module constants: under tsx each access to an imported binding
+// goes through an export getter (see rule-index.ts).
+const { valueAsInstant, valueAsNumber } = comparableValue;
+const { createEventAnalysis } = eventAnalysis;
+const { scanSearch } = textSearch;
 
 /**
  * Whether a query holds for an event, and why (shared/spec/rule-language.md; the `matches`
