@@ -1,16 +1,8 @@
 import type { MatchExplanation } from '../alerts/alert.ts';
-import * as comparableValue from './comparable-value.ts';
-import type { EventAnalysis, FieldValues } from './event-analysis.ts';
-import * as eventAnalysis from './event-analysis.ts';
+import { valueAsInstant, valueAsNumber } from './comparable-value.ts';
+import { createEventAnalysis, type EventAnalysis, type FieldValues } from './event-analysis.ts';
 import type { Bound, ExistsQuery, LeafQuery, QueryNode, RangeQuery, TextQuery } from './query-ast.ts';
-import type { TextHit, TextSearch } from './text-search.ts';
-import * as textSearch from './text-search.ts';
-
-// Imported bindings copied into module constants: under tsx each access to an imported binding
-// goes through an export getter (see rule-index.ts).
-const { valueAsInstant, valueAsNumber } = comparableValue;
-const { createEventAnalysis } = eventAnalysis;
-const { scanSearch } = textSearch;
+import { scanSearch, type TextHit, type TextSearch } from './text-search.ts';
 
 /**
  * Whether a query holds for an event, and why (shared/spec/rule-language.md; the `matches`

@@ -5,18 +5,15 @@ import type { QueryContext } from './evaluate-query.ts';
 import { createEventAnalysis, type EventAnalysis } from './event-analysis.ts';
 import { pairWords, presearchGroups } from './presearch.ts';
 import { defaultFields, type WordPattern } from './query-ast.ts';
-import type { EventState, Plan } from './rule-plan.ts';
-import * as rulePlan from './rule-plan.ts';
-import type { FieldPostings } from './term-table.ts';
-import * as termTable from './term-table.ts';
-
-/*
- * Imported bindings copied into module constants: under tsx every access to an imported
- * binding goes through an export getter, which in the per-token path (`hit`) cost more than
- * the rest of it.
- */
-const { createIndexedSearch, explainPlan, planHolds, planQuery } = rulePlan;
-const {
+import {
+  createIndexedSearch,
+  type EventState,
+  explainPlan,
+  type Plan,
+  planHolds,
+  planQuery,
+} from './rule-plan.ts';
+import {
   ALL_HEAD,
   ALL_TAIL,
   appendRecord,
@@ -27,11 +24,12 @@ const {
   EPOCH,
   FIRST_HEAD,
   FIRST_TAIL,
+  type FieldPostings,
   LAST_SLOT,
   LEARNED_SLOTS,
   RECORD,
   stateStride,
-} = termTable;
+} from './term-table.ts';
 
 /**
  * The rule index: a matcher whose cost per event grows with the event's tokens and the rules

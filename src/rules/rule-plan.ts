@@ -1,20 +1,10 @@
 import type { MatchExplanation } from '../alerts/alert.ts';
-import type { QueryContext } from './evaluate-query.ts';
-import * as evaluateQuery from './evaluate-query.ts';
+import { explanationOf, findLeaf, type QueryContext } from './evaluate-query.ts';
 import type { FieldValues } from './event-analysis.ts';
-import * as presearch from './presearch.ts';
+import { anchorIndex } from './presearch.ts';
 import type { LeafQuery, NearQuery, QueryNode, WordPattern } from './query-ast.ts';
-import type { TermTable } from './term-table.ts';
-import * as termTable from './term-table.ts';
-import type { TextHit, TextSearch } from './text-search.ts';
-import * as textSearch from './text-search.ts';
-
-// Imported bindings copied into module constants: under tsx each access to an imported binding
-// goes through an export getter (see rule-index.ts).
-const { explanationOf, findLeaf } = evaluateQuery;
-const { anchorIndex } = presearch;
-const { ALL_HEAD, DEFAULT_SLOT, isWanted, stateStride } = termTable;
-const { nearestPair, phraseAt } = textSearch;
+import { ALL_HEAD, DEFAULT_SLOT, isWanted, stateStride, type TermTable } from './term-table.ts';
+import { nearestPair, phraseAt, type TextHit, type TextSearch } from './text-search.ts';
 
 /**
  * A rule's query as the rule index evaluates it: entries and field slots resolved once, so
