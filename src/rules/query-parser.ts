@@ -404,17 +404,7 @@ export function parseQueryWithStats(text: string): QueryParseResult {
     if (Number.isNaN(c) || isSpace(c) || c === CLOSE) {
       fail(inGroup ? 'a clause' : `a value directly after "${field}:"`);
     }
-    if (c === OPEN) {
-      pos++;
-      enter(at);
-      const node = parseOr(field);
-      skipSpace();
-      if (text.charCodeAt(pos) !== CLOSE) fail(`")" closing the "("`);
-      pos++;
-      depth--;
-      last.words = null;
-      return node;
-    }
+    if (c === OPEN) return parseGroup(field, at);
     if (c === QUOTE) {
       const node = textLeaf(field, readQuoted().chunks, at, true);
       last.words = node.words;
@@ -447,6 +437,19 @@ export function parseQueryWithStats(text: string): QueryParseResult {
     return node;
   }
 
+  /** `( … )` at `at`, its clauses in `field` (null: the default fields). */
+  function parseGroup(field: string | null, at: number): QueryNode {
+    pos++;
+    enter(at);
+    const node = parseOr(field);
+    skipSpace();
+    if (text.charCodeAt(pos) !== CLOSE) fail(`")" closing the "("`);
+    pos++;
+    depth--;
+    last.words = null;
+    return node;
+  }
+
   function parseClause(field: string | null): QueryNode {
     steps++;
     const at = pos;
@@ -457,17 +460,7 @@ export function parseQueryWithStats(text: string): QueryParseResult {
     const keyword = peekKeyword();
     if (keyword !== null && keyword.kind !== 'TO') fail('a clause (a word, a "phrase", field:value or "(")');
     if (field !== null) return parseValue(field, true);
-    if (c === OPEN) {
-      pos++;
-      enter(at);
-      const node = parseOr(null);
-      skipSpace();
-      if (text.charCodeAt(pos) !== CLOSE) fail(`")" closing the "("`);
-      pos++;
-      depth--;
-      last.words = null;
-      return node;
-    }
+    if (c === OPEN) return parseGroup(null, at);
     if (c === QUOTE) {
       const node = textLeaf(null, readQuoted().chunks, at, true);
       last.words = node.words;
