@@ -1,6 +1,6 @@
 // The local broker behind `npm run kafka` and the test run: it starts, serves, stops without a
 // trace, and does not outlive a parent that is killed without calling stop().
-import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { connect } from 'node:net';
 import { dirname } from 'node:path';
@@ -10,14 +10,6 @@ import { describe, expect, it } from 'vitest';
 import { startLocalBroker } from '../../scripts/kafka-broker.ts';
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url));
-const hasJava = (() => {
-  try {
-    execFileSync('java', ['-version'], { stdio: 'ignore' });
-    return true;
-  } catch {
-    return false;
-  }
-})();
 
 function isListening(address: string): Promise<boolean> {
   const [host, port] = address.split(':');
@@ -40,7 +32,8 @@ async function eventually(check: () => Promise<boolean>, timeoutMs: number): Pro
   return check();
 }
 
-describe.skipIf(!hasJava)('local Kafka broker (needs Java and Maven)', () => {
+// Java and Maven are required, never skipped: without them `npm test` has no broker either.
+describe('local Kafka broker (needs Java and Maven)', () => {
   it('serves produce and fetch, then stops and removes its folder', async () => {
     const broker = await startLocalBroker();
     const folder = dirname(broker.logFile);
