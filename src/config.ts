@@ -4,6 +4,7 @@ import { z } from 'zod';
 import { parseMailbox } from './delivery/email/header-safety.ts';
 import type { WebhookSettings } from './delivery/webhook/webhook-service.ts';
 import { AppError } from './errors.ts';
+import { parseDuration } from './rules/rule-schema.ts';
 
 /**
  * The whole configuration, parsed once from the environment (shared/spec/contracts.md).
@@ -43,8 +44,7 @@ const positiveInt = (fallback: number) =>
       return value;
     });
 
-const durationUnits: Record<string, number> = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 };
-
+/** Durations as in rules (`90s`, `30m`, `24h`, `7d`), spaces around the parts tolerated. */
 const duration = z.string().transform((text, ctx) => {
   const match = /^\s*(\d+)\s*(s|m|h|d)\s*$/.exec(text);
   if (!match) {
@@ -54,7 +54,7 @@ const duration = z.string().transform((text, ctx) => {
     });
     return z.NEVER;
   }
-  return Number(match[1]) * durationUnits[match[2]!]!;
+  return parseDuration(`${match[1]}${match[2]}`);
 });
 
 const brokerList = z.string().transform((text, ctx) => {
