@@ -77,21 +77,24 @@ export function createEventProcessor(deps: {
     const changes = current.takeChanges();
 
     const at = now();
-    const [silences, subscriptions] = alerts.some((alert) => !alert.suppressed)
-      ? await Promise.all([deps.store.silences.active(at), deps.store.subscriptions.list()])
-      : [[], []];
+    const [silences, subscriptions, ackStates] = alerts.some((alert) => !alert.suppressed)
+      ? await Promise.all([
+          deps.store.silences.active(at),
+          deps.store.subscriptions.list(),
+          deps.store.alerts.ackStates(),
+        ])
+      : [[], [], []];
     const inputs: AlertInput[] = [];
     const jobs: DeliveryJobInput[] = [];
     const digestEntries: DigestEntryInput[] = [];
     const acks: AckChange[] = [];
-    const holds = new Map<string, number | null>();
+    /** (rule, group) → the hold's last alert time (epoch ms), or null once it re-armed in this batch. */
+    const holds = new Map<string, number | null>(
+      ackStates.map((ack) => [holdKeyOf(ack.ruleId, ack.group), Date.parse(ack.lastAlertAt)]),
+    );
     for (const alert of alerts) {
-      const holdKey = `${alert.ruleId}\u0000${alert.group ?? ''}`;
-      let lastAlertAt = holds.get(holdKey);
-      if (lastAlertAt === undefined && !alert.suppressed) {
-        const ack = await deps.store.alerts.ackState(alert.ruleId, alert.group);
-        lastAlertAt = ack ? Date.parse(ack.lastAlertAt) : null;
-      }
+      const holdKey = holdKeyOf(alert.ruleId, alert.group);
+      const lastAlertAt = alert.suppressed ? undefined : holds.get(holdKey);
       const disposition = disposeAlert(alert, {
         silences,
         hold: typeof lastAlertAt === 'number' ? { lastAlertAt } : undefined,
@@ -163,6 +166,10 @@ export function createEventProcessor(deps: {
 }
 
 export type EventProcessor = ReturnType<typeof createEventProcessor>;
+
+function holdKeyOf(ruleId: string, group: string | null): string {
+  return `${ruleId}\u0000${group ?? ''}`;
+}
 
 function engineStateOf(state: PipelineState): AlertEngineState {
   const result: AlertEngineState = { version: 1, ledger: {}, groups: {} };

@@ -88,6 +88,8 @@ export type AlertStore = {
   /** Records who acknowledged and when, and starts (or restarts) the hold of its (rule, group). */
   ack(id: string, by: string, at: Date): Promise<{ alert: StoredAlert; ack: AckState } | undefined>;
   ackState(ruleId: string, group: string | null, scope?: Tenanted): Promise<AckState | undefined>;
+  /** Every acknowledgement hold of the tenant (there are few): what routing reads once per batch. */
+  ackStates(scope?: Tenanted): Promise<AckState[]>;
 };
 
 // ─── The pipeline's transaction ─────────────────────────────────────────────

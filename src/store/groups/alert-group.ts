@@ -153,5 +153,14 @@ export function createAlertGroup(ctx: StoreContext): AlertStore {
         .executeTakeFirst();
       return row ? ackStateFromRow(row) : undefined;
     },
+
+    async ackStates(scope = {}) {
+      const rows = await db
+        .selectFrom('ack_states')
+        .selectAll()
+        .where('tenant_id', '=', scope.tenantId ?? DEFAULT_TENANT)
+        .execute();
+      return rows.map(ackStateFromRow);
+    },
   };
 }
