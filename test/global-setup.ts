@@ -4,13 +4,17 @@
 //   3. a local broker JVM (scripts/kafka-broker.ts: Java 17 + Maven, no Docker).
 // A broker that cannot start fails the whole run with its log; no test is skipped for lack of one.
 // Test files read the address with `inject('kafkaBrokers')` (see test/support/kafka.ts).
+// It also gives them one PostgreSQL, `inject('postgresUrl')` (see test/support/test-postgres.ts).
 import type { TestProject } from 'vitest/node';
 import { startLocalBroker } from '../scripts/kafka-broker.ts';
+import { startTestPostgres } from './support/test-postgres.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
     /** Comma-separated `host:port` list of the test broker, the format of KAFKA_BROKERS. */
     kafkaBrokers: string;
+    /** URL of the run's PostgreSQL database (TEST_DATABASE_URL, 127.0.0.1:5432 or an embedded one). */
+    postgresUrl: string;
   }
 }
 
@@ -20,10 +24,19 @@ const CONTAINER_IMAGE = 'confluentinc/cp-kafka:7.9.2';
 const MAX_MESSAGE_BYTES = '11534336';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const broker = await startBroker();
-  console.log(`[kafka] tests use ${broker.describe}`);
-  project.provide('kafkaBrokers', broker.brokers);
-  return () => broker.stop();
+  const [postgres, broker] = await Promise.allSettled([startTestPostgres(), startBroker()]);
+  if (postgres.status === 'rejected' || broker.status === 'rejected') {
+    if (postgres.status === 'fulfilled') await postgres.value.stop();
+    if (broker.status === 'fulfilled') await broker.value.stop();
+    throw postgres.status === 'rejected' ? postgres.reason : (broker as PromiseRejectedResult).reason;
+  }
+  console.log(`[postgres] tests use ${postgres.value.describe}`);
+  project.provide('postgresUrl', postgres.value.url);
+  console.log(`[kafka] tests use ${broker.value.describe}`);
+  project.provide('kafkaBrokers', broker.value.brokers);
+  return async () => {
+    await Promise.all([broker.value.stop(), postgres.value.stop()]);
+  };
 }
 
 async function startBroker(): Promise<RunningBroker> {

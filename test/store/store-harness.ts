@@ -3,12 +3,14 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
+import { inject } from 'vitest';
 import type { Alert } from '../../src/alerts/alert.ts';
 import { createPostgresStore } from '../../src/store/postgres-store.ts';
 import { createSqliteStore } from '../../src/store/sqlite-store.ts';
 import type { AlertInput, Store } from '../../src/store/store.ts';
 
-export const testDatabaseUrl = process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+/** The run's PostgreSQL, chosen once by test/global-setup.ts (see test/support/test-postgres.ts). */
+export const testDatabaseUrl = inject('postgresUrl');
 
 /** A controllable clock shared by the stores of one test. */
 export type Clock = { ms: number; now(): Date; advance(ms: number): void };
@@ -70,7 +72,7 @@ export async function assertPostgresReachable(): Promise<void> {
     await client.query('select 1');
   } catch (error) {
     throw new Error(
-      `PostgreSQL is not reachable at ${testDatabaseUrl} (set TEST_DATABASE_URL): ${(error as Error).message}`,
+      `PostgreSQL is not reachable at ${testDatabaseUrl} (set TEST_DATABASE_URL, or TOCSIN_TEST_PG=embedded): ${(error as Error).message}`,
       { cause: error },
     );
   } finally {
