@@ -11,6 +11,7 @@ import { createStreamHub } from './delivery/websocket/stream-hub.ts';
 import { streamRoutes } from './delivery/websocket/stream-routes.ts';
 import { createStreamTokens } from './delivery/websocket/stream-tokens.ts';
 import { ensureFirstApiKey, loadOrCreateSecret } from './http/api-keys.ts';
+import { createAuditTrail } from './http/audit-trail.ts';
 import { createApiKeyAuth } from './http/auth.ts';
 import { eventRoutes } from './http/event-routes.ts';
 import { healthRoutes, type ReadinessCheck } from './http/health-routes.ts';
@@ -18,6 +19,7 @@ import { createHttpServer } from './http/http-server.ts';
 import { createMetrics, registerDeliveryGauge } from './http/metrics.ts';
 import { alertRoutes } from './http/routes/alert-routes.ts';
 import { apiKeyRoutes } from './http/routes/api-key-routes.ts';
+import { auditRoutes } from './http/routes/audit-routes.ts';
 import { deliveryRoutes } from './http/routes/delivery-routes.ts';
 import { compileApiRule, ruleRoutes } from './http/routes/rule-routes.ts';
 import { silenceRoutes } from './http/routes/silence-routes.ts';
@@ -105,6 +107,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     logger,
     maxBodyBytes: config.maxBodyBytes,
     auth: createApiKeyAuth({ store, secret, staticKey: config.apiKey }),
+    audit: createAuditTrail({ store }),
     routes: [
       healthRoutes({ metrics, checks }),
       eventRoutes({ processor, metrics, maxBodyBytes: config.maxBodyBytes }),
@@ -123,6 +126,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       subscriptionRoutes({ store }),
       deliveryRoutes({ store }),
       apiKeyRoutes({ store, secret }),
+      auditRoutes({ store }),
       email.routes,
     ],
   });

@@ -9,6 +9,8 @@ export const errorCodes = {
   TOCSIN_MESSAGE_TOO_LARGE: 'a message is larger than TOCSIN_MAX_BODY',
   TOCSIN_NOT_FOUND: 'the resource does not exist',
   TOCSIN_UNAUTHORIZED: 'missing or invalid credentials',
+  TOCSIN_FORBIDDEN: "the key's role does not allow the request",
+  TOCSIN_RATE_LIMITED: 'an API key sent more requests than its rate limit allows',
   TOCSIN_STORE_UNAVAILABLE: 'the store cannot be reached',
   TOCSIN_KAFKA_UNAVAILABLE: 'the Kafka cluster cannot be reached',
   TOCSIN_DELIVERY_FAILED: 'a delivery attempt failed',

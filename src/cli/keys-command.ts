@@ -3,17 +3,20 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config.ts';
 import { isAppError } from '../errors.ts';
 import { issueApiKey, loadOrCreateSecret } from '../http/api-keys.ts';
+import { isRole, roles } from '../http/roles.ts';
 import { createStore } from '../store/create-store.ts';
 import { DEFAULT_TENANT, type Store } from '../store/store.ts';
 import { type CliIo, type Command, exitCodes, UsageError } from './command.ts';
 
 /** `tocsin keys`: API keys of the default tenant, in the store the service is configured with. */
 const usage = `Usage: tocsin keys list
-       tocsin keys create [--name <name>]
+       tocsin keys create [--name <name>] [--role admin|editor|ingest|reader]
        tocsin keys revoke <id>
 
-  list     every key: id, prefix, name, created, revoked
-  create   a new key; the key alone is written to stdout (shown this once, stored as a hash)
+  list     every key: id, prefix, name, role, created, revoked
+  create   a new key; the key alone is written to stdout (shown this once, stored as a hash).
+           --role (default admin): editor changes rules, silences, subscribers, webhooks and
+           subscriptions; ingest only sends events; reader only reads and streams (dashboards)
   revoke   revokes a key by id; requests with it answer 401 from then on
 
 Uses the service's configuration: DATABASE_URL (else SQLite in TOCSIN_DATA_DIR) and, for
@@ -28,11 +31,14 @@ export function createKeysCommand(options: KeysCommandOptions = {}): Command {
     summary: 'list, create and revoke API keys',
     usage,
     async run(args: string[], io: CliIo): Promise<number> {
-      let parsed: { values: { name?: string | undefined }; positionals: string[] };
+      let parsed: {
+        values: { name?: string | undefined; role?: string | undefined };
+        positionals: string[];
+      };
       try {
         parsed = parseArgs({
           args,
-          options: { name: { type: 'string' } },
+          options: { name: { type: 'string' }, role: { type: 'string' } },
           strict: true,
           allowPositionals: true,
         });
@@ -51,8 +57,13 @@ export function createKeysCommand(options: KeysCommandOptions = {}): Command {
       }
       if (parsed.values.name !== undefined && action !== 'create')
         throw new UsageError('--name goes with create');
+      if (parsed.values.role !== undefined && action !== 'create')
+        throw new UsageError('--role goes with create');
       const name = parsed.values.name?.trim() ?? 'cli';
       if (name === '') throw new UsageError('--name must not be empty');
+      const role = parsed.values.role ?? 'admin';
+      if (!isRole(role))
+        throw new UsageError(`--role must be one of ${roles.join(', ')}, not ${JSON.stringify(role)}`);
 
       let config: ReturnType<typeof loadConfig>;
       try {
@@ -69,10 +80,10 @@ export function createKeysCommand(options: KeysCommandOptions = {}): Command {
         if (action === 'list') return await listKeys(store, io);
         if (action === 'revoke') return await revokeKey(store, rest[0]!, io);
         const secret = await loadOrCreateSecret(config.dataDir, config.secret);
-        const { key, record } = await issueApiKey({ store, secret }, { name });
+        const { key, record } = await issueApiKey({ store, secret }, { name, role });
         io.stdout.write(`${key}\n`);
         io.stderr.write(
-          `created API key ${record.id} (${record.prefix}…, "${record.name}"); it is shown this once\n`,
+          `created ${record.role} API key ${record.id} (${record.prefix}…, "${record.name}"); it is shown this once\n`,
         );
         return exitCodes.ok;
       } finally {
@@ -87,8 +98,8 @@ export const keysCommand = createKeysCommand();
 async function listKeys(store: Store, io: CliIo): Promise<number> {
   const keys = await store.apiKeys.list({ tenantId: DEFAULT_TENANT });
   const rows = [
-    ['ID', 'PREFIX', 'NAME', 'CREATED', 'REVOKED'],
-    ...keys.map((key) => [key.id, key.prefix, key.name, key.createdAt, key.revokedAt ?? '-']),
+    ['ID', 'PREFIX', 'NAME', 'ROLE', 'CREATED', 'REVOKED'],
+    ...keys.map((key) => [key.id, key.prefix, key.name, key.role, key.createdAt, key.revokedAt ?? '-']),
   ];
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)));
   for (const row of rows) {

@@ -3,6 +3,7 @@ import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Logger } from '../logger.ts';
 import { type ApiKey, DEFAULT_TENANT, type Store } from '../store/store.ts';
+import type { Role } from './roles.ts';
 
 /**
  * API keys: `tk_` + base64url of 32 random bytes. The store keeps HMAC-SHA256(server secret,
@@ -47,7 +48,8 @@ export function viewApiKey({ hash: _hash, ...view }: ApiKey): ApiKeyView {
 /** Creates a key, stores only its hash and prefix, and returns the key (the only time it exists). */
 export async function issueApiKey(
   deps: { store: Store; secret: string },
-  input: { name: string; tenantId?: string },
+  /** `role` defaults to `admin`, as for keys from before roles. */
+  input: { name: string; role?: Role; tenantId?: string },
 ): Promise<{ key: string; record: ApiKeyView }> {
   const key = generateApiKey();
   const record = await deps.store.apiKeys.create({
@@ -55,13 +57,14 @@ export async function issueApiKey(
     prefix: key.slice(0, apiKeyPrefixLength),
     hash: hashApiKey(deps.secret, key),
     name: input.name,
+    role: input.role ?? 'admin',
   });
   return { key, record: viewApiKey(record) };
 }
 
 /**
  * First start (contracts.md, TOCSIN_API_KEY): without a static key and with no key ever
- * created, creates one and prints it once through `print` (stdout, never the logger). Keys
+ * created, creates an `admin` key (someone has to be able to make the others) and prints it once through `print` (stdout, never the logger). Keys
  * revoked later count as existing: revoking every key does not mint a new one at the next start.
  */
 export async function ensureFirstApiKey(deps: {
@@ -73,7 +76,7 @@ export async function ensureFirstApiKey(deps: {
 }): Promise<ApiKeyView | undefined> {
   if (deps.staticKey !== undefined) return undefined;
   if ((await deps.store.apiKeys.list({ tenantId: DEFAULT_TENANT })).length > 0) return undefined;
-  const { key, record } = await issueApiKey(deps, { name: 'first-start' });
+  const { key, record } = await issueApiKey(deps, { name: 'first-start', role: 'admin' });
   deps.print(
     [
       '',

@@ -2,6 +2,7 @@ import type { FastifyPluginAsync, FastifyReply, FastifyRequest } from 'fastify';
 import { DEFAULT_TENANT, type Store } from '../store/store.ts';
 import { hashApiKey, isApiKeyShaped, secretsEqual } from './api-keys.ts';
 import { errorBody } from './error-handler.ts';
+import { type Access, isAccess, mayUse, type Role, rolesWith } from './roles.ts';
 
 /**
  * API key authentication (contracts.md, HTTP): every route under `/v1` — the WebSocket
@@ -9,6 +10,12 @@ import { errorBody } from './error-handler.ts';
  * (`/healthz`, `/readyz`, `/metrics`, `/docs`, unsubscribe links `/u/*`, the page and its
  * assets) is open. The check runs in `onRequest`, before body parsing and before
  * @fastify/websocket upgrades, so a refused upgrade gets a plain HTTP 401.
+ *
+ * Every route declares the access it needs, `config: { access: 'read' }` (roles.ts): `open`
+ * routes skip the check, the others need a key whose role has that access, else `403
+ * TOCSIN_FORBIDDEN`. A route registered without a declaration fails the registration, so a
+ * new route cannot be forgotten open or forgotten closed. A request that matches no route is
+ * judged by its path: under /v1 it needs a key (any role), so probing says nothing.
  *
  * A route may accept one more credential (the stream's `?token=`): it names a check in its
  * config, `config: { credential: (request) => Principal | undefined }`, tried only when the
@@ -22,6 +29,8 @@ export type Principal = {
   name: string;
   /** The stored key's id; null for the static key or another credential. */
   keyId: string | null;
+  /** What the key may do (roles.ts); the static key is `admin`. */
+  role: Role;
 };
 
 /** Another credential a route accepts besides an API key. */
@@ -38,6 +47,8 @@ declare module 'fastify' {
   interface FastifyContextConfig {
     /** A credential this route accepts besides `Authorization: Bearer <api key>`. */
     credential?: CredentialCheck;
+    /** Who may call this route (roles.ts). Required on every route. */
+    access?: Access;
   }
 }
 
@@ -56,20 +67,33 @@ export function createApiKeyVerifier(deps: ApiKeyAuthDeps) {
   const { store, secret, staticKey } = deps;
   return async function verifyApiKey(key: string): Promise<Principal | undefined> {
     if (staticKey !== undefined && secretsEqual(secret, key, staticKey)) {
-      return { tenantId: DEFAULT_TENANT, name: staticKeyName, keyId: null };
+      return { tenantId: DEFAULT_TENANT, name: staticKeyName, keyId: null, role: 'admin' };
     }
     if (!isApiKeyShaped(key)) return undefined;
     const record = await store.apiKeys.findByHash(hashApiKey(secret, key));
     if (record === undefined || record.revokedAt !== null) return undefined;
-    return { tenantId: record.tenantId, name: record.name, keyId: record.id };
+    return { tenantId: record.tenantId, name: record.name, keyId: record.id, role: record.role };
   };
 }
 
 const underV1 = (path: string | undefined) => path !== undefined && /^\/v1(\/|$)/.test(path);
 
-/** Whether a request needs credentials: its route, or (no route matched) its path, is under /v1. */
-function isProtected(request: FastifyRequest): boolean {
-  return underV1(request.routeOptions.url) || underV1(request.url.split('?')[0]);
+/** The access a request needs: its route's declaration, or (no route matched) by its path. */
+function accessOf(request: FastifyRequest): Access {
+  const declared = request.routeOptions.config?.access;
+  if (declared !== undefined) return declared;
+  return underV1(request.url.split('?')[0]) ? 'any' : 'open';
+}
+
+/** Throws unless a route declares a valid access; /v1 routes may not be open (contracts.md). */
+export function checkAccessDeclaration(route: { method: string | string[]; url: string; config?: unknown }) {
+  const access = (route.config as { access?: unknown } | undefined)?.access;
+  const name = `${[route.method].flat().join(',')} ${route.url}`;
+  if (!isAccess(access))
+    throw new Error(
+      `${name} declares no access: add config: { access: 'open' | 'any' | 'read' | 'edit' | 'ingest' | 'admin' } (src/http/roles.ts)`,
+    );
+  if (access === 'open' && underV1(route.url)) throw new Error(`${name} is under /v1 and cannot be open`);
 }
 
 function bearerOf(request: FastifyRequest): string | undefined | null {
@@ -81,6 +105,16 @@ function bearerOf(request: FastifyRequest): string | undefined | null {
 
 function refuse(reply: FastifyReply, message: string) {
   return reply.code(401).header('www-authenticate', 'Bearer').send(errorBody('TOCSIN_UNAUTHORIZED', message));
+}
+
+function forbid(reply: FastifyReply, access: Access, role: Role) {
+  const allowed = rolesWith(access).join(', ');
+  return reply.code(403).send(
+    errorBody('TOCSIN_FORBIDDEN', `this route needs a key with role ${allowed}; this key is ${role}`, {
+      role,
+      allowed: rolesWith(access),
+    }),
+  );
 }
 
 /**
@@ -95,7 +129,8 @@ export function createApiKeyAuth(deps: ApiKeyAuthDeps): FastifyPluginAsync {
     app.decorateRequest('principal', null);
 
     app.addHook('onRequest', async (request, reply) => {
-      if (!isProtected(request)) return;
+      const access = accessOf(request);
+      if (access === 'open') return;
       const key = bearerOf(request);
       let principal: Principal | undefined;
       if (typeof key === 'string') {
@@ -107,6 +142,7 @@ export function createApiKeyAuth(deps: ApiKeyAuthDeps): FastifyPluginAsync {
       }
       // Neither the key nor why it failed (unknown, revoked, malformed) is told or logged.
       if (principal === undefined) return refuse(reply, 'invalid API key');
+      if (!mayUse(principal.role, access)) return forbid(reply, access, principal.role);
       request.principal = principal;
       request.tenantId = principal.tenantId;
     });

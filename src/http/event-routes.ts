@@ -37,6 +37,7 @@ export function eventRoutes(deps: {
     app.post(
       '/v1/events',
       {
+        config: { access: 'ingest' },
         schema: {
           summary: 'Ingest events',
           description:

@@ -15,6 +15,7 @@ export function healthRoutes(deps: { metrics: Metrics; checks: ReadinessCheck[] 
     app.get(
       '/healthz',
       {
+        config: { access: 'open' },
         schema: {
           summary: 'The process is up',
           tags: ['operations'],
@@ -28,6 +29,7 @@ export function healthRoutes(deps: { metrics: Metrics; checks: ReadinessCheck[] 
     app.get(
       '/readyz',
       {
+        config: { access: 'open' },
         schema: {
           summary: 'The store and, when configured, Kafka are reachable',
           tags: ['operations'],
@@ -54,6 +56,7 @@ export function healthRoutes(deps: { metrics: Metrics; checks: ReadinessCheck[] 
     app.get(
       '/metrics',
       {
+        config: { access: 'open' },
         schema: {
           summary: 'Prometheus metrics (text exposition format)',
           tags: ['operations'],

@@ -9,7 +9,9 @@ import {
   type ZodTypeProvider,
 } from 'fastify-type-provider-zod';
 import type { Logger } from '../logger.ts';
+import { checkAccessDeclaration } from './auth.ts';
 import { errorHandler, notFoundHandler } from './error-handler.ts';
+import { type Access, isAccess, rolesWith } from './roles.ts';
 
 /**
  * The Fastify instance: zod validates requests and serialises responses, and the OpenAPI
@@ -20,6 +22,8 @@ export async function createHttpServer(deps: {
   maxBodyBytes: number;
   /** Registered first, unencapsulated: the API-key hook that guards every /v1 route. */
   auth?: FastifyPluginAsync;
+  /** Registered after auth, unencapsulated: the audit trail of changing routes (audit-trail.ts). */
+  audit?: FastifyPluginAsync;
   routes: FastifyPluginAsync[];
 }) {
   const app = Fastify({
@@ -31,6 +35,8 @@ export async function createHttpServer(deps: {
   app.setSerializerCompiler(serializerCompiler);
   app.setErrorHandler(errorHandler);
   app.setNotFoundHandler(notFoundHandler);
+  // Every route says who may call it (auth.ts reads it); one that does not fails to register.
+  app.addHook('onRoute', checkAccessDeclaration);
 
   await app.register(swagger, {
     openapi: {
@@ -46,22 +52,50 @@ export async function createHttpServer(deps: {
           apiKey: {
             type: 'http',
             scheme: 'bearer',
-            description: 'An API key: `Authorization: Bearer <key>`',
+            description:
+              'An API key: `Authorization: Bearer <key>`. Each key has one role — admin, editor, ingest or ' +
+              'reader — and each operation lists the roles it accepts in `x-tocsin-roles` (and its ' +
+              'description); any other role gets 403 TOCSIN_FORBIDDEN.',
           },
         },
       },
       // Every /v1 route needs a key; /healthz, /readyz, /metrics, /docs and unsubscribe links do not.
       security: [{ apiKey: [] }],
     },
-    transform: jsonSchemaTransform,
+    transform: withRoles,
     transformObject: jsonSchemaTransformObject,
   });
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
-  app.get('/docs', { schema: { hide: true } }, async () => app.swagger());
   if (deps.auth) await app.register(deps.auth);
+  if (deps.audit) await app.register(deps.audit);
+  app.get('/docs', { config: { access: 'open' }, schema: { hide: true } }, async () => app.swagger());
   for (const routes of deps.routes) await app.register(routes);
   return app;
+}
+
+type TransformInput = Parameters<typeof jsonSchemaTransform>[0];
+
+/**
+ * The zod transform, plus each operation's roles from its route's `access` (roles.ts): the
+ * `x-tocsin-roles` extension for tools and a sentence in the description for people. Open
+ * routes need no key at all.
+ */
+function withRoles(input: TransformInput) {
+  const transformed = jsonSchemaTransform(input);
+  const access = (input.route.config as { access?: unknown } | undefined)?.access;
+  if (!isAccess(access)) return transformed;
+  const schema = transformed.schema as Record<string, unknown>;
+  if (access === 'open') return { ...transformed, schema: { ...schema, security: [] } };
+  const description = [schema.description, rolesSentence(access)].filter(Boolean).join('\n\n');
+  return {
+    ...transformed,
+    schema: { ...schema, description, 'x-tocsin-roles': [...rolesWith(access)] },
+  };
+}
+
+function rolesSentence(access: Access): string {
+  return `Roles: ${rolesWith(access).join(', ')}.`;
 }
 
 export type HttpServer = Awaited<ReturnType<typeof createHttpServer>>;

@@ -42,12 +42,9 @@ export function pageRoutes(): FastifyPluginAsync {
   }
 
   return async (app) => {
-    app.get('/', { schema: { hide: true } }, (_request, reply) => send(reply, 'index.html'));
-    app.get('/assets/live-page.js', { schema: { hide: true } }, (_request, reply) =>
-      send(reply, 'live-page.js'),
-    );
-    app.get('/assets/live-page.css', { schema: { hide: true } }, (_request, reply) =>
-      send(reply, 'live-page.css'),
-    );
+    const route = { config: { access: 'open' as const }, schema: { hide: true } };
+    app.get('/', route, (_request, reply) => send(reply, 'index.html'));
+    app.get('/assets/live-page.js', route, (_request, reply) => send(reply, 'live-page.js'));
+    app.get('/assets/live-page.css', route, (_request, reply) => send(reply, 'live-page.css'));
   };
 }

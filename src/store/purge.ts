@@ -47,8 +47,21 @@ export async function purgeExpired(ctx: StoreContext, retention: Retention, now:
     .where('updated_at', '<', deliveriesBefore)
     .executeTakeFirst();
 
+  const audit =
+    retention.auditDays === undefined
+      ? 0
+      : Number(
+          (
+            await ctx.db
+              .deleteFrom('audit_log')
+              .where('at', '<', cutoff(retention.auditDays))
+              .executeTakeFirst()
+          ).numDeletedRows,
+        );
+
   return {
     alerts,
+    audit,
     ledger: Number(ledger.numDeletedRows),
     jobs: Number(jobs.numDeletedRows),
     attempts: Number(attempts.numDeletedRows),

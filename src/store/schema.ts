@@ -169,8 +169,25 @@ export type ApiKeyTable = {
   prefix: string;
   hash: string;
   name: string;
+  /** admin, editor, ingest or reader (http/roles.ts); `admin` for keys from before roles. */
+  role: ColumnType<string, string | undefined, string>;
   created_at: Millis;
   revoked_at: Millis | null;
+};
+
+export type AuditLogTable = {
+  id: string;
+  tenant_id: string;
+  at: Millis;
+  /** null for the static key (TOCSIN_API_KEY). */
+  actor_key_id: string | null;
+  actor_name: string;
+  actor_role: string;
+  action: string;
+  resource_type: string;
+  resource_id: string;
+  before: Json | null;
+  after: Json | null;
 };
 
 export type Database = {
@@ -188,4 +205,5 @@ export type Database = {
   delivery_attempts: DeliveryAttemptTable;
   digest_entries: DigestEntryTable;
   api_keys: ApiKeyTable;
+  audit_log: AuditLogTable;
 };

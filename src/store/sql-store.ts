@@ -4,6 +4,7 @@ import type { StoreContext } from './context.ts';
 import { createAlertGroup } from './groups/alert-group.ts';
 import { createApiKeyGroup } from './groups/api-key-group.ts';
 import { createAttemptGroup } from './groups/attempt-group.ts';
+import { createAuditGroup } from './groups/audit-group.ts';
 import { createDeliveryGroup } from './groups/delivery-group.ts';
 import { createDigestGroup } from './groups/digest-group.ts';
 import { createEndpointGroup } from './groups/endpoint-group.ts';
@@ -42,6 +43,7 @@ export function createSqlStore(ctx: StoreContext, lifecycle: StoreLifecycle): St
     attempts: createAttemptGroup(ctx),
     digests: createDigestGroup(ctx),
     apiKeys: createApiKeyGroup(ctx),
+    audit: createAuditGroup(ctx),
     migrate: lifecycle.migrate,
     async ping() {
       try {

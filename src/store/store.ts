@@ -1,4 +1,5 @@
 import type { Alert } from '../alerts/alert.ts';
+import type { Role } from '../http/roles.ts';
 import type { RuleDefinition, Severity } from '../rules/rule-schema.ts';
 
 /**
@@ -462,23 +463,67 @@ export type ApiKey = {
   /** A slow hash or HMAC of the key: the key itself is never stored. */
   hash: string;
   name: string;
+  /** What the key may do (http/roles.ts). */
+  role: Role;
   createdAt: string;
   revokedAt: string | null;
 };
 
 export type ApiKeyStore = {
-  create(input: Tenanted & { id?: string; prefix: string; hash: string; name: string }): Promise<ApiKey>;
+  /** `role` defaults to `admin`, the role of every key from before roles existed. */
+  create(
+    input: Tenanted & { id?: string; prefix: string; hash: string; name: string; role?: Role },
+  ): Promise<ApiKey>;
   /** Only a key that is not revoked. */
   findByHash(hash: string): Promise<ApiKey | undefined>;
   list(scope?: Tenanted): Promise<ApiKey[]>;
   revoke(id: string, at: Date): Promise<boolean>;
 };
 
+// ─── Audit log ───────────────────────────────────────────────────────────────
+
+/** What changed: `resourceType` names the route family, `action` the change. */
+export type AuditEntryInput = Tenanted & {
+  actor: { keyId: string | null; name: string; role: Role };
+  action: string;
+  resourceType: string;
+  resourceId: string;
+  /** The record before and after the change (null when created or deleted), secrets masked. */
+  before: unknown;
+  after: unknown;
+};
+
+export type AuditEntry = {
+  id: string;
+  tenantId: string;
+  at: string;
+  actor: { keyId: string | null; name: string; role: Role };
+  action: string;
+  resourceType: string;
+  resourceId: string;
+  before: unknown;
+  after: unknown;
+};
+
+export type AuditStore = {
+  record(entry: AuditEntryInput): Promise<AuditEntry>;
+  /** Newest first. */
+  list(
+    query?: Tenanted & { resourceType?: string; resourceId?: string; limit?: number; cursor?: string },
+  ): Promise<Page<AuditEntry>>;
+};
+
 // ─── The whole store ────────────────────────────────────────────────────────
 
-export type Retention = { alertsDays: number; ledgerDays: number; deliveryLogDays: number };
+export type Retention = {
+  alertsDays: number;
+  ledgerDays: number;
+  deliveryLogDays: number;
+  /** Unset: the audit log is not purged by this call. */
+  auditDays?: number;
+};
 
-export type PurgeResult = { alerts: number; ledger: number; jobs: number; attempts: number };
+export type PurgeResult = { alerts: number; ledger: number; jobs: number; attempts: number; audit: number };
 
 export type Store = {
   readonly dialect: 'sqlite' | 'postgres';
@@ -493,6 +538,7 @@ export type Store = {
   attempts: AttemptStore;
   digests: DigestStore;
   apiKeys: ApiKeyStore;
+  audit: AuditStore;
   /** Runs pending migrations; safe to call on every start and from several instances at once. */
   migrate(): Promise<void>;
   /** Throws AppError TOCSIN_STORE_UNAVAILABLE (retryable) when the database cannot be reached. */
@@ -501,7 +547,7 @@ export type Store = {
   /**
    * Deletes alerts received before `now - alertsDays` (with their jobs, attempts and digest
    * entries), ledger entries recorded before `now - ledgerDays`, and finished jobs and attempts
-   * older than `now - deliveryLogDays`.
+   * older than `now - deliveryLogDays`, and audit entries older than `now - auditDays`.
    */
   purge(retention: Retention, now: Date): Promise<PurgeResult>;
 };

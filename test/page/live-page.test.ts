@@ -145,6 +145,28 @@ describe('the live page in Chromium (real broker, real service, real browser)', 
     expect(problems).toEqual([]);
   }, 120_000);
 
+  it('goes live with a reader key, and tells an ingest key that it needs the reader role', async () => {
+    const keyOf = async (role: string) => {
+      const response = await fetch(`${baseUrl}/v1/api-keys`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${testApiKey}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name: `page ${role}`, role }),
+      });
+      return ((await response.json()) as { key: string }).key;
+    };
+    const page = await context!.newPage();
+    await page.goto(`${baseUrl}/#key=${await keyOf('reader')}`);
+    await expect.poll(() => stateOf(page), { timeout: 10_000 }).toBe('live');
+    await expect.poll(() => page.locator('#feed li.alert').count()).toBe(2);
+
+    await page.goto(`${baseUrl}/#key=${await keyOf('ingest')}`);
+    await page.reload();
+    await expect.poll(() => stateOf(page), { timeout: 10_000 }).toBe('unauthorized');
+    expect(await page.locator('#key-error').textContent()).toContain('reader role');
+    await page.evaluate(() => localStorage.clear());
+    await page.close();
+  }, 60_000);
+
   it('asks for a key, reports a refused one, and filters through the form (URL, subscribe, feed, chart)', async () => {
     const page = await context!.newPage();
     await page.goto(`${baseUrl}/`);

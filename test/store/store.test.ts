@@ -802,7 +802,7 @@ describe.each([sqliteHarness, postgresHarness])('$name store', (harness: Harness
 
       expect(await store.alerts.isCursorExpired(start)).toBe(false);
       const result = await store.purge({ alertsDays: 7, ledgerDays: 14, deliveryLogDays: 20 }, now);
-      expect(result).toEqual({ alerts: 1, ledger: 1, jobs: 0, attempts: 1 });
+      expect(result).toEqual({ alerts: 1, ledger: 1, jobs: 0, attempts: 1, audit: 0 });
 
       expect(await store.alerts.get(old.id)).toBeUndefined();
       expect(await store.deliveries.get(oldJob)).toBeUndefined();
@@ -823,7 +823,7 @@ describe.each([sqliteHarness, postgresHarness])('$name store', (harness: Harness
         { alertsDays: 365, ledgerDays: 365, deliveryLogDays: 1 },
         new Date(backend.clock.ms + 2 * day),
       );
-      expect(later).toEqual({ alerts: 0, ledger: 0, jobs: 1, attempts: 1 });
+      expect(later).toEqual({ alerts: 0, ledger: 0, jobs: 1, attempts: 1, audit: 0 });
     });
   });
 });

@@ -120,6 +120,7 @@ export function unsubscribeRoutes(deps: UnsubscribeRoutesDeps): FastifyPluginAsy
     app.get(
       '/u/:token',
       {
+        config: { access: 'open' },
         schema: {
           summary: 'Unsubscribe confirmation page',
           description:
@@ -148,6 +149,7 @@ export function unsubscribeRoutes(deps: UnsubscribeRoutesDeps): FastifyPluginAsy
     app.post(
       '/u/:token',
       {
+        config: { access: 'open' },
         schema: {
           summary: 'One-click unsubscribe (RFC 8058)',
           description:

@@ -41,6 +41,7 @@ export function streamRoutes(deps: {
     app.post(
       '/v1/stream/tokens',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'Issue a short-lived stream token',
           description:
@@ -67,8 +68,11 @@ export function streamRoutes(deps: {
       '/v1/stream',
       {
         websocket: true,
-        // Only consulted without an Authorization header (see http/auth.ts).
-        config: { credential: (request) => tokens.verify(tokenOf(request))?.principal },
+        config: {
+          access: 'read',
+          // Only consulted without an Authorization header (see http/auth.ts).
+          credential: (request) => tokens.verify(tokenOf(request))?.principal,
+        },
         schema: { querystring: streamQuery },
         preHandler: async (request, reply) => {
           if (!hub.canConnect(principalOf(request))) {

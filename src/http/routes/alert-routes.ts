@@ -91,6 +91,7 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsyncZod {
     app.get(
       '/v1/alerts',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'List alerts, newest first',
           description: 'Filters combine (AND). Pass `nextCursor` as `cursor` for the next page.',
@@ -136,6 +137,7 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsyncZod {
     app.get(
       '/v1/alerts/:id',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'One alert, with the explanations of its match and its delivery jobs',
           tags: ['alerts'],
@@ -155,6 +157,7 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsyncZod {
     app.post(
       '/v1/alerts/:id/ack',
       {
+        config: { access: 'edit' },
         schema: {
           summary: 'Acknowledge an alert',
           description:

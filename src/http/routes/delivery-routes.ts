@@ -58,6 +58,7 @@ export function deliveryRoutes(deps: DeliveryRoutesDeps): FastifyPluginAsyncZod 
     app.get(
       '/v1/deliveries',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'List delivery jobs, newest first',
           tags: ['deliveries'],
@@ -90,6 +91,7 @@ export function deliveryRoutes(deps: DeliveryRoutesDeps): FastifyPluginAsyncZod 
     app.get(
       '/v1/deliveries/:id',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'One delivery job with its attempts (newest first)',
           tags: ['deliveries'],
@@ -111,6 +113,7 @@ export function deliveryRoutes(deps: DeliveryRoutesDeps): FastifyPluginAsyncZod 
     app.post(
       '/v1/deliveries/:id/replay',
       {
+        config: { access: 'edit' },
         schema: {
           summary: 'Replay one delivery job',
           description: 'Back to pending now, attempts reset. 409 while it is being sent.',
@@ -142,6 +145,7 @@ export function deliveryRoutes(deps: DeliveryRoutesDeps): FastifyPluginAsyncZod 
     app.post(
       '/v1/deliveries/replay',
       {
+        config: { access: 'edit' },
         schema: {
           summary: 'Replay every failed or dead delivery since a time',
           description: 'Jobs that ended failed or dead since `since`, optionally of one webhook endpoint.',

@@ -114,6 +114,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsyncZod {
     app.get(
       '/v1/rules',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'List rules: the file rules (read-only) then the API rules',
           tags: ['rules'],
@@ -129,6 +130,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsyncZod {
     app.get(
       '/v1/rules/:id',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'One rule',
           tags: ['rules'],
@@ -149,6 +151,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsyncZod {
     app.post(
       '/v1/rules',
       {
+        config: { access: 'edit', audit: { resource: 'rule', action: 'create' } },
         attachValidation: true,
         schema: {
           summary: 'Create a rule',
@@ -182,6 +185,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsyncZod {
     app.put(
       '/v1/rules/:id',
       {
+        config: { access: 'edit', audit: { resource: 'rule', action: 'update' } },
         attachValidation: true,
         schema: {
           summary: 'Replace an API rule',
@@ -218,6 +222,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsyncZod {
       app.post(
         `/v1/rules/:id/${action}`,
         {
+          config: { access: 'edit', audit: { resource: 'rule', action } },
           schema: {
             summary: action === 'enable' ? 'Enable an API rule' : 'Disable an API rule (kept, not evaluated)',
             tags: ['rules'],
@@ -244,6 +249,7 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsyncZod {
     app.delete(
       '/v1/rules/:id',
       {
+        config: { access: 'edit', audit: { resource: 'rule', action: 'delete' } },
         schema: {
           summary: 'Delete an API rule',
           description: 'It stops matching at once; its dedup ledger and threshold state are dropped.',

@@ -82,6 +82,7 @@ export function silenceRoutes(deps: SilenceRoutesDeps): FastifyPluginAsyncZod {
     app.post(
       '/v1/silences',
       {
+        config: { access: 'edit', audit: { resource: 'silence', action: 'create' } },
         schema: {
           summary: 'Create a silence',
           tags: ['silences'],
@@ -114,6 +115,7 @@ export function silenceRoutes(deps: SilenceRoutesDeps): FastifyPluginAsyncZod {
     app.get(
       '/v1/silences',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'List silences, newest first',
           tags: ['silences'],
@@ -135,6 +137,7 @@ export function silenceRoutes(deps: SilenceRoutesDeps): FastifyPluginAsyncZod {
     app.get(
       '/v1/silences/:id',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'One silence',
           tags: ['silences'],
@@ -151,6 +154,7 @@ export function silenceRoutes(deps: SilenceRoutesDeps): FastifyPluginAsyncZod {
     app.delete(
       '/v1/silences/:id',
       {
+        config: { access: 'edit', audit: { resource: 'silence', action: 'delete' } },
         schema: {
           summary: 'Expire a silence now',
           description: 'Ends it now (an expired one is left as it is) and answers the silence.',

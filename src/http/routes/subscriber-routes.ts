@@ -49,6 +49,7 @@ export function subscriberRoutes(deps: SubscriberRoutesDeps): FastifyPluginAsync
     app.post(
       '/v1/subscribers',
       {
+        config: { access: 'edit', audit: { resource: 'subscriber', action: 'create' } },
         schema: {
           summary: 'Create a subscriber',
           tags: ['subscribers'],
@@ -69,6 +70,7 @@ export function subscriberRoutes(deps: SubscriberRoutesDeps): FastifyPluginAsync
     app.get(
       '/v1/subscribers',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'List subscribers',
           tags: ['subscribers'],
@@ -81,6 +83,7 @@ export function subscriberRoutes(deps: SubscriberRoutesDeps): FastifyPluginAsync
     app.get(
       '/v1/subscribers/:id',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'One subscriber',
           tags: ['subscribers'],
@@ -97,6 +100,7 @@ export function subscriberRoutes(deps: SubscriberRoutesDeps): FastifyPluginAsync
     app.patch(
       '/v1/subscribers/:id',
       {
+        config: { access: 'edit', audit: { resource: 'subscriber', action: 'update' } },
         schema: {
           summary: 'Change a subscriber',
           description:
@@ -151,6 +155,7 @@ export function subscriberRoutes(deps: SubscriberRoutesDeps): FastifyPluginAsync
     app.delete(
       '/v1/subscribers/:id',
       {
+        config: { access: 'edit', audit: { resource: 'subscriber', action: 'delete' } },
         schema: {
           summary: 'Delete a subscriber and its subscriptions',
           tags: ['subscribers'],

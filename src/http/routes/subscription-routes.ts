@@ -106,6 +106,7 @@ export function subscriptionRoutes(deps: SubscriptionRoutesDeps): FastifyPluginA
     app.post(
       '/v1/subscriptions',
       {
+        config: { access: 'edit', audit: { resource: 'subscription', action: 'create' } },
         schema: {
           summary: 'Create a subscription',
           tags: ['subscriptions'],
@@ -137,6 +138,7 @@ export function subscriptionRoutes(deps: SubscriptionRoutesDeps): FastifyPluginA
     app.get(
       '/v1/subscriptions',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'List subscriptions',
           tags: ['subscriptions'],
@@ -166,6 +168,7 @@ export function subscriptionRoutes(deps: SubscriptionRoutesDeps): FastifyPluginA
     app.get(
       '/v1/subscriptions/:id',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'One subscription',
           tags: ['subscriptions'],
@@ -184,6 +187,7 @@ export function subscriptionRoutes(deps: SubscriptionRoutesDeps): FastifyPluginA
     app.patch(
       '/v1/subscriptions/:id',
       {
+        config: { access: 'edit', audit: { resource: 'subscription', action: 'update' } },
         schema: {
           summary: 'Change a subscription',
           description: 'Fields left out stay; the result is checked as a whole.',
@@ -225,6 +229,7 @@ export function subscriptionRoutes(deps: SubscriptionRoutesDeps): FastifyPluginA
     app.delete(
       '/v1/subscriptions/:id',
       {
+        config: { access: 'edit', audit: { resource: 'subscription', action: 'delete' } },
         schema: {
           summary: 'Delete a subscription',
           tags: ['subscriptions'],

@@ -88,6 +88,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): FastifyPluginAsyncZod {
     app.post(
       '/v1/webhooks',
       {
+        config: { access: 'edit', audit: { resource: 'webhook', action: 'create' } },
         schema: {
           summary: 'Create a webhook endpoint',
           description: 'The answer holds the signing secret (generated unless given); later answers mask it.',
@@ -115,6 +116,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): FastifyPluginAsyncZod {
     app.get(
       '/v1/webhooks',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'List webhook endpoints',
           tags: ['webhooks'],
@@ -129,6 +131,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): FastifyPluginAsyncZod {
     app.get(
       '/v1/webhooks/:id',
       {
+        config: { access: 'read' },
         schema: {
           summary: 'One webhook endpoint',
           tags: ['webhooks'],
@@ -142,6 +145,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): FastifyPluginAsyncZod {
     app.patch(
       '/v1/webhooks/:id',
       {
+        config: { access: 'edit', audit: { resource: 'webhook', action: 'update' } },
         schema: {
           summary: 'Change a webhook endpoint',
           description:
@@ -178,6 +182,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): FastifyPluginAsyncZod {
     app.post(
       '/v1/webhooks/:id/rotate',
       {
+        config: { access: 'edit', audit: { resource: 'webhook', action: 'rotate' } },
         schema: {
           summary: 'Rotate the signing secret',
           description:
@@ -208,6 +213,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): FastifyPluginAsyncZod {
     app.post(
       '/v1/webhooks/:id/test',
       {
+        config: { access: 'edit' },
         schema: {
           summary: 'Send a signed test ping',
           description:
@@ -228,6 +234,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): FastifyPluginAsyncZod {
     app.get(
       '/v1/webhooks/:id/attempts',
       {
+        config: { access: 'read' },
         schema: {
           summary: "The endpoint's delivery attempts, newest first",
           description:
@@ -249,6 +256,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): FastifyPluginAsyncZod {
     app.delete(
       '/v1/webhooks/:id',
       {
+        config: { access: 'edit', audit: { resource: 'webhook', action: 'delete' } },
         schema: {
           summary: 'Delete a webhook endpoint and the subscriptions that use it',
           tags: ['webhooks'],

@@ -40,7 +40,7 @@ export function createAlertStream(options: {
         method: 'POST',
         headers: { authorization: `Bearer ${options.apiKey}` },
       });
-      if (response.status === 401) {
+      if (response.status === 401 || response.status === 403) {
         options.onState('unauthorized', 'the API key was refused');
         return;
       }

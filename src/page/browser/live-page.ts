@@ -35,7 +35,7 @@ function readApiKey(): string | undefined {
   return localStorage.getItem(keyStorage) ?? undefined;
 }
 
-async function loadLastDay(apiKey: string): Promise<PageAlert[] | 'unauthorized'> {
+async function loadLastDay(apiKey: string): Promise<PageAlert[] | 'unauthorized' | 'forbidden'> {
   const items: PageAlert[] = [];
   let cursor: string | null = null;
   const from = new Date(Date.now() - dayMs).toISOString();
@@ -49,6 +49,8 @@ async function loadLastDay(apiKey: string): Promise<PageAlert[] | 'unauthorized'
     }).toString();
     const response = await fetch(url, { headers: { authorization: `Bearer ${apiKey}` } });
     if (response.status === 401) return 'unauthorized';
+    // A key whose role may not read (an ingest key): the page needs a reader key.
+    if (response.status === 403) return 'forbidden';
     if (!response.ok) break;
     const body = (await response.json()) as { items: PageAlert[]; nextCursor: string | null };
     items.push(...body.items);
@@ -135,9 +137,13 @@ async function main(): Promise<void> {
   };
 
   const lastDay = await loadLastDay(apiKey).catch(() => [] as PageAlert[]);
-  if (lastDay === 'unauthorized') {
+  if (lastDay === 'unauthorized' || lastDay === 'forbidden') {
     showState('unauthorized', 'the API key was refused');
-    askForKey('That API key was refused.');
+    askForKey(
+      lastDay === 'forbidden'
+        ? 'That API key may not read alerts: the page needs a key with the reader role (or editor, admin).'
+        : 'That API key was refused.',
+    );
     return;
   }
   for (const alert of lastDay) {

@@ -1,4 +1,5 @@
 import type { Selectable } from 'kysely';
+import { isRole } from '../../http/roles.ts';
 import { newId, type StoreContext, toIso, toIsoOrNull } from '../context.ts';
 import type { ApiKeyTable } from '../schema.ts';
 import { type ApiKey, type ApiKeyStore, DEFAULT_TENANT } from '../store.ts';
@@ -10,6 +11,9 @@ function apiKeyFromRow(row: Selectable<ApiKeyTable>): ApiKey {
     prefix: row.prefix,
     hash: row.hash,
     name: row.name,
+    // A role this code does not know (a newer version's, or typed by hand) reads as the
+    // least one, never as more than the row says.
+    role: isRole(row.role) ? row.role : 'reader',
     createdAt: toIso(row.created_at),
     revokedAt: toIsoOrNull(row.revoked_at),
   };
@@ -29,6 +33,7 @@ export function createApiKeyGroup(ctx: StoreContext): ApiKeyStore {
           prefix: input.prefix,
           hash: input.hash,
           name: input.name,
+          role: input.role ?? 'admin',
           created_at: ctx.now().getTime(),
           revoked_at: null,
         })

@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import type { StoreDialect } from '../context.ts';
 import { initialMigration } from './001-initial.ts';
+import { rolesAndAuditMigration } from './004-roles-and-audit.ts';
 
 /**
  * Migrations in code, so that the build and `tsx` need no folder scan. Names sort in the
@@ -11,6 +12,7 @@ export function createMigrationProvider(dialect: StoreDialect): MigrationProvide
     async getMigrations(): Promise<Record<string, Migration>> {
       return {
         '001-initial': initialMigration(dialect),
+        '004-roles-and-audit': rolesAndAuditMigration(dialect),
       };
     },
   };

@@ -21,6 +21,7 @@ describe('API keys API', () => {
       id: expect.any(String),
       prefix: key.slice(0, 10),
       name: 'ci pipeline',
+      role: 'admin',
       createdAt: server.clock.now().toISOString(),
       revokedAt: null,
       key,

@@ -1,12 +1,14 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyPluginAsync } from 'fastify';
 import { issueApiKey } from '../../../src/http/api-keys.ts';
+import { createAuditTrail } from '../../../src/http/audit-trail.ts';
 import { createApiKeyAuth } from '../../../src/http/auth.ts';
 import { healthRoutes } from '../../../src/http/health-routes.ts';
 import { createHttpServer, type HttpServer } from '../../../src/http/http-server.ts';
 import { createMetrics } from '../../../src/http/metrics.ts';
 import { alertRoutes } from '../../../src/http/routes/alert-routes.ts';
 import { apiKeyRoutes } from '../../../src/http/routes/api-key-routes.ts';
+import { auditRoutes } from '../../../src/http/routes/audit-routes.ts';
 import { deliveryRoutes } from '../../../src/http/routes/delivery-routes.ts';
 import { ruleRoutes } from '../../../src/http/routes/rule-routes.ts';
 import { silenceRoutes } from '../../../src/http/routes/silence-routes.ts';
@@ -118,6 +120,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     logger: createLogger('silent'),
     maxBodyBytes: 1024 * 1024,
     auth: createApiKeyAuth({ store, secret: testSecret, staticKey: options.staticKey }),
+    audit: createAuditTrail({ store }),
     routes: [
       healthRoutes({ metrics: createMetrics(), checks: [{ name: 'store', check: () => store.ping() }] }),
       ruleRoutes({ store, matcher, fileRules: () => fileRules, onRuleRemoved: (id) => forgotten.push(id) }),
@@ -128,6 +131,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
       subscriptionRoutes({ store }),
       deliveryRoutes({ store, now }),
       apiKeyRoutes({ store, secret: testSecret, now }),
+      auditRoutes({ store }),
       ...(options.routes ?? []),
     ],
   });

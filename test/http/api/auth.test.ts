@@ -27,9 +27,12 @@ const tokenRoute: FastifyPluginAsync = async (app) => {
     '/v1/token-or-key',
     {
       config: {
+        access: 'read',
         credential: (request) => {
           const token = (request.query as { token?: string }).token;
-          return token === 'letmein' ? { tenantId: 'default', name: 'stream-token', keyId: null } : undefined;
+          return token === 'letmein'
+            ? { tenantId: 'default', name: 'stream-token', keyId: null, role: 'reader' }
+            : undefined;
         },
       },
     },
@@ -39,7 +42,7 @@ const tokenRoute: FastifyPluginAsync = async (app) => {
 
 /** A WebSocket route under /v1, like /v1/stream. */
 const socketRoute: FastifyPluginAsync = async (app) => {
-  app.get('/v1/socket', { websocket: true }, (socket) => socket.send('hello'));
+  app.get('/v1/socket', { websocket: true, config: { access: 'read' } }, (socket) => socket.send('hello'));
 };
 
 type UpgradeResult = { status: 'open'; message: string } | { status: number; body: string };

@@ -48,15 +48,15 @@ describe('tocsin keys', () => {
     const store = createStore({ dataDir });
     try {
       const verify = createApiKeyVerifier({ store, secret });
-      expect(await verify(key)).toMatchObject({ tenantId: 'default', name: 'deploy bot' });
+      expect(await verify(key)).toMatchObject({ tenantId: 'default', name: 'deploy bot', role: 'admin' });
 
       const listed = await runKeys(dataDir, ['list']);
       expect(listed.status).toBe(0);
       const lines = listed.out.trim().split('\n');
-      expect(lines[0]).toMatch(/^ID\s+PREFIX\s+NAME\s+CREATED\s+REVOKED$/);
+      expect(lines[0]).toMatch(/^ID\s+PREFIX\s+NAME\s+ROLE\s+CREATED\s+REVOKED$/);
       expect(lines).toHaveLength(2);
       expect(lines[1]).toContain(key.slice(0, 10));
-      expect(lines[1]).toContain('deploy bot');
+      expect(lines[1]).toContain('deploy bot  admin');
       expect(listed.out).not.toContain(key);
       const id = lines[1]!.split(/\s+/)[0]!;
 
@@ -88,6 +88,21 @@ describe('tocsin keys', () => {
     }
   });
 
+  it('creates a key with --role, which the service verifies with that role', async () => {
+    const created = await runKeys(dataDir, ['create', '--name', 'wallboard', '--role', 'reader']);
+    expect(created.status).toBe(0);
+    expect(created.err).toContain('created reader API key');
+    const key = created.out.trim();
+    const store = createStore({ dataDir });
+    try {
+      const verify = createApiKeyVerifier({ store, secret: await loadOrCreateSecret(dataDir) });
+      expect(await verify(key)).toMatchObject({ name: 'wallboard', role: 'reader' });
+      expect((await runKeys(dataDir, ['list'])).out).toMatch(/wallboard\s+reader\s/);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('reports an unknown id with status 1, and usage errors', async () => {
     expect(await runKeys(dataDir, ['revoke', 'key_nope'])).toMatchObject({
       status: 1,
@@ -100,6 +115,9 @@ describe('tocsin keys', () => {
       ['list', 'extra'],
       ['list', '--name', 'x'],
       ['create', '--name', ' '],
+      ['create', '--role', 'root'],
+      ['create', '--role', ''],
+      ['list', '--role', 'reader'],
     ]) {
       await expect(runKeys(dataDir, args), JSON.stringify(args)).rejects.toBeInstanceOf(UsageError);
     }

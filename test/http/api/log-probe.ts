@@ -14,7 +14,7 @@ const app = await createHttpServer({
   auth: createApiKeyAuth({ store, secret: 'log-probe-secret-0123456789', staticKey: key }),
   routes: [
     async (instance) => {
-      instance.get('/v1/probe', async () => ({ ok: true }));
+      instance.get('/v1/probe', { config: { access: 'read' } }, async () => ({ ok: true }));
     },
   ],
 });

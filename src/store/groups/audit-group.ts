@@ -1,0 +1,90 @@
+import type { Selectable } from 'kysely';
+import { isRole } from '../../http/roles.ts';
+import { decodeJsonOrNull, encodeJson, newId, type StoreContext, toIso } from '../context.ts';
+import type { AuditLogTable } from '../schema.ts';
+import { type AuditEntry, type AuditStore, DEFAULT_TENANT } from '../store.ts';
+
+/** Keyset cursor of the audit list: (at, id) of the last entry, newest first. */
+const encodeAuditCursor = (at: number, id: string) =>
+  Buffer.from(JSON.stringify([at, id])).toString('base64url');
+
+/** A cursor that is not one of ours reads as "from the newest", like the delivery list's. */
+function decodeAuditCursor(cursor: string): [number, string] {
+  try {
+    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [unknown, unknown];
+    if (typeof at === 'number' && typeof id === 'string') return [at, id];
+  } catch {}
+  return [Number.MAX_SAFE_INTEGER, ''];
+}
+
+function auditEntryFromRow(row: Selectable<AuditLogTable>): AuditEntry {
+  return {
+    id: row.id,
+    tenantId: row.tenant_id,
+    at: toIso(Number(row.at)),
+    actor: {
+      keyId: row.actor_key_id,
+      name: row.actor_name,
+      role: isRole(row.actor_role) ? row.actor_role : 'reader',
+    },
+    action: row.action,
+    resourceType: row.resource_type,
+    resourceId: row.resource_id,
+    before: decodeJsonOrNull(row.before),
+    after: decodeJsonOrNull(row.after),
+  };
+}
+
+/** The audit log: append-only; retention deletes by `at` (purge.ts). */
+export function createAuditGroup(ctx: StoreContext): AuditStore {
+  const { db } = ctx;
+
+  return {
+    async record(entry) {
+      const row = await db
+        .insertInto('audit_log')
+        .values({
+          id: newId('aud'),
+          tenant_id: entry.tenantId ?? DEFAULT_TENANT,
+          at: ctx.now().getTime(),
+          actor_key_id: entry.actor.keyId,
+          actor_name: entry.actor.name,
+          actor_role: entry.actor.role,
+          action: entry.action,
+          resource_type: entry.resourceType,
+          resource_id: entry.resourceId,
+          before: entry.before === null || entry.before === undefined ? null : encodeJson(entry.before),
+          after: entry.after === null || entry.after === undefined ? null : encodeJson(entry.after),
+        })
+        .returningAll()
+        .executeTakeFirstOrThrow();
+      return auditEntryFromRow(row);
+    },
+
+    async list(query = {}) {
+      const limit = Math.min(Math.max(query.limit ?? 50, 1), 1000);
+      const after = query.cursor === undefined ? undefined : decodeAuditCursor(query.cursor);
+      const rows = await db
+        .selectFrom('audit_log')
+        .selectAll()
+        .where('tenant_id', '=', query.tenantId ?? DEFAULT_TENANT)
+        .$if(query.resourceType !== undefined, (qb) => qb.where('resource_type', '=', query.resourceType!))
+        .$if(query.resourceId !== undefined, (qb) => qb.where('resource_id', '=', query.resourceId!))
+        .$if(after !== undefined, (qb) =>
+          qb.where((eb) =>
+            eb.or([eb('at', '<', after![0]), eb.and([eb('at', '=', after![0]), eb('id', '<', after![1])])]),
+          ),
+        )
+        .orderBy('at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(limit + 1)
+        .execute();
+      const page = rows.slice(0, limit);
+      const last = page.at(-1);
+      return {
+        items: page.map(auditEntryFromRow),
+        nextCursor: rows.length > limit && last ? encodeAuditCursor(Number(last.at), last.id) : null,
+      };
+    },
+  };
+}
