@@ -32,7 +32,7 @@ describe('API keys API', () => {
     const listed = await server.request('GET', '/v1/api-keys');
     expect(listed.body.items.map((item: { name: string }) => item.name)).toEqual(['test-key', 'ci pipeline']);
     for (const item of listed.body.items)
-      expect(Object.keys(item).sort()).toEqual(['createdAt', 'id', 'name', 'prefix', 'revokedAt']);
+      expect(Object.keys(item).sort()).toEqual(['createdAt', 'id', 'name', 'prefix', 'revokedAt', 'role']);
     expect(JSON.stringify(listed.body)).not.toContain(key);
     expect(JSON.stringify(listed.body)).not.toContain(stored!.hash);
 
