@@ -1,3 +1,5 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
@@ -31,18 +33,16 @@ const port = z.string().transform((text, ctx) => {
   return value;
 });
 
-const positiveInt = (fallback: number) =>
-  z
-    .string()
-    .default(String(fallback))
-    .transform((text, ctx) => {
-      const value = Number(text);
-      if (!/^\d+$/.test(text.trim()) || value <= 0) {
-        ctx.addIssue({ code: 'custom', message: `expected a positive integer, got "${text}"` });
-        return z.NEVER;
-      }
-      return value;
-    });
+const toPositiveInt = (text: string, ctx: z.RefinementCtx) => {
+  const value = Number(text);
+  if (!/^\d+$/.test(text.trim()) || value <= 0) {
+    ctx.addIssue({ code: 'custom', message: `expected a positive integer, got "${text}"` });
+    return z.NEVER;
+  }
+  return value;
+};
+
+const positiveInt = (fallback: number) => z.string().default(String(fallback)).transform(toPositiveInt);
 
 /** Durations as in rules (`90s`, `30m`, `24h`, `7d`), spaces around the parts tolerated. */
 const duration = z.string().transform((text, ctx) => {
@@ -142,6 +142,15 @@ const positiveNumber = z.string().transform((text, ctx) => {
 const optional = <T extends z.ZodType>(schema: T) =>
   z.preprocess((value) => (value === '' ? undefined : value), schema.optional());
 
+const flag = z
+  .string()
+  .transform((text) => text.trim().toLowerCase())
+  .pipe(z.enum(['true', 'false'], { message: 'expected true or false' }))
+  .transform((text) => text === 'true');
+
+const saslMechanisms = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+export type KafkaSaslMechanism = (typeof saslMechanisms)[number];
+
 const envSchema = z.object({
   PORT: port.default(8080),
   HOST: z.string().min(1).default('127.0.0.1'),
@@ -153,6 +162,24 @@ const envSchema = z.object({
   KAFKA_GROUP_ID: z.string().min(1).default('tocsin'),
   KAFKA_DLQ_TOPIC: z.string().min(1).default('intel.events.dlq'),
   KAFKA_START_FROM: z.enum(['latest', 'earliest']).default('latest'),
+  KAFKA_CLIENT_ID: optional(z.string()),
+  KAFKA_SSL: optional(flag),
+  KAFKA_SSL_CA: optional(z.string()),
+  KAFKA_SSL_CERT: optional(z.string()),
+  KAFKA_SSL_KEY: optional(z.string()),
+  KAFKA_SASL_MECHANISM: optional(
+    z
+      .string()
+      .transform((text) => text.trim().toLowerCase())
+      .pipe(z.enum(saslMechanisms, { message: 'expected plain, scram-sha-256 or scram-sha-512' })),
+  ),
+  KAFKA_SASL_USERNAME: optional(z.string()),
+  // Never echoed: a bad value is reported by name only.
+  KAFKA_SASL_PASSWORD: optional(z.string()),
+  TOCSIN_KAFKA_CREATE_TOPICS: optional(flag),
+  TOCSIN_KAFKA_TOPIC_PARTITIONS: optional(z.string().transform(toPositiveInt)),
+  TOCSIN_KAFKA_TOPIC_REPLICATION: optional(z.string().transform(toPositiveInt)),
+  TOCSIN_DRAIN_DELAY_MS: nonNegativeInt(0),
   SMTP_URL: optional(url(['smtp:', 'smtps:'], 'smtp://user:pass@host:587')),
   TOCSIN_PUBLIC_URL: optional(url(['http:', 'https:'], 'https://alerts.example.com')),
   TOCSIN_SECRET: optional(z.string().min(16, 'must be at least 16 characters')),
@@ -219,13 +246,16 @@ export type Config = {
   dataDir: string;
   rulesDir: string;
   kafka:
-    | {
+    | ({
         brokers: string[];
         topic: string;
         groupId: string;
         dlqTopic: string;
         startFrom: 'latest' | 'earliest';
-      }
+      } & KafkaConnection & {
+          /** TOCSIN_KAFKA_CREATE_TOPICS: create missing topics; unset counts: the broker's defaults. */
+          createTopics: { partitions: number | undefined; replicationFactor: number | undefined } | undefined;
+        })
     | undefined;
   smtpUrl: string | undefined;
   smtpFrom: string;
@@ -247,6 +277,8 @@ export type Config = {
     tokenTtlMs: number;
   };
   shutdownTimeoutMs: number;
+  /** After SIGTERM, how long /readyz answers 503 while HTTP still serves, before anything stops. */
+  drainDelayMs: number;
   /** An acknowledged (rule, group) re-arms after this long without a new alert. */
   ackQuietMs: number;
   retention: { alertsDays: number; ledgerDays: number; deliveryLogDays: number; auditDays: number };
@@ -256,6 +288,15 @@ export type Config = {
   deliveryConcurrency: number;
   webhooks: WebhookSettings;
   email: EmailConfig;
+};
+
+/** How to reach and authenticate to the brokers: every Kafka client of the process uses it. */
+export type KafkaConnection = {
+  brokers: string[];
+  clientId: string;
+  /** TLS: PEM texts (read from files at load); `{}` is TLS with the system CAs. Unset: plaintext. */
+  ssl: { ca?: string; cert?: string; key?: string } | undefined;
+  sasl: { mechanism: KafkaSaslMechanism; username: string; password: string } | undefined;
 };
 
 /** Email delivery settings besides SMTP_URL, SMTP_FROM and TOCSIN_PUBLIC_URL. */
@@ -286,6 +327,8 @@ export function loadConfig(
       : result.error.issues.map((issue) => ({ variable: String(issue.path[0]), message: issue.message }))),
     ...dkimProblems(env),
   ];
+  const kafkaSecurity = result.success ? parseKafkaSecurity(result.data, cwd) : undefined;
+  if (kafkaSecurity) problems.push(...kafkaSecurity.problems);
   if (!result.success || problems.length > 0) {
     throw new AppError(
       'TOCSIN_INVALID_CONFIG',
@@ -309,6 +352,15 @@ export function loadConfig(
           groupId: e.KAFKA_GROUP_ID,
           dlqTopic: e.KAFKA_DLQ_TOPIC,
           startFrom: e.KAFKA_START_FROM,
+          clientId: e.KAFKA_CLIENT_ID || `tocsin-${e.KAFKA_GROUP_ID}`,
+          ssl: kafkaSecurity!.ssl,
+          sasl: kafkaSecurity!.sasl,
+          createTopics: e.TOCSIN_KAFKA_CREATE_TOPICS
+            ? {
+                partitions: e.TOCSIN_KAFKA_TOPIC_PARTITIONS,
+                replicationFactor: e.TOCSIN_KAFKA_TOPIC_REPLICATION,
+              }
+            : undefined,
         }
       : undefined,
     smtpUrl: e.SMTP_URL,
@@ -327,6 +379,7 @@ export function loadConfig(
       tokenTtlMs: e.TOCSIN_STREAM_TOKEN_TTL,
     },
     shutdownTimeoutMs: e.TOCSIN_SHUTDOWN_TIMEOUT_MS,
+    drainDelayMs: e.TOCSIN_DRAIN_DELAY_MS,
     ackQuietMs: e.TOCSIN_ACK_QUIET,
     retention: {
       alertsDays: e.TOCSIN_RETENTION_ALERTS_DAYS,
@@ -359,4 +412,110 @@ export function loadConfig(
           : undefined,
     },
   };
+}
+
+type Env = z.infer<typeof envSchema>;
+type Problem = { variable: string; message: string };
+
+/**
+ * KAFKA_SSL*, KAFKA_SASL_*: the combinations that cannot work are configuration errors here, so a
+ * managed cluster's setup fails at once with the variable's name instead of at the first
+ * connection with a protocol error. PEM files are read now, for the same reason.
+ */
+function parseKafkaSecurity(
+  e: Env,
+  cwd: string,
+): { problems: Problem[]; ssl: KafkaConnection['ssl']; sasl: KafkaConnection['sasl'] } {
+  const problems: Problem[] = [];
+  const pemVariables = ['KAFKA_SSL_CA', 'KAFKA_SSL_CERT', 'KAFKA_SSL_KEY'] as const;
+  const givenPem = pemVariables.filter((name) => e[name] !== undefined);
+  const saslVariables = ['KAFKA_SASL_MECHANISM', 'KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const;
+  const givenSasl = saslVariables.filter((name) => e[name] !== undefined);
+  const given = [...(e.KAFKA_SSL === undefined ? [] : ['KAFKA_SSL']), ...givenPem, ...givenSasl];
+  if (!e.KAFKA_BROKERS) {
+    if (given.length > 0) {
+      problems.push({ variable: 'KAFKA_BROKERS', message: `required when ${given.join(', ')} is set` });
+    }
+    return { problems, ssl: undefined, sasl: undefined };
+  }
+
+  if (e.KAFKA_SSL === false && givenPem.length > 0) {
+    problems.push({ variable: 'KAFKA_SSL', message: `is false, but ${givenPem.join(', ')} is set` });
+  }
+  if (e.KAFKA_SSL_CERT !== undefined && e.KAFKA_SSL_KEY === undefined) {
+    problems.push({ variable: 'KAFKA_SSL_KEY', message: 'required with KAFKA_SSL_CERT (mutual TLS)' });
+  }
+  if (e.KAFKA_SSL_KEY !== undefined && e.KAFKA_SSL_CERT === undefined) {
+    problems.push({ variable: 'KAFKA_SSL_CERT', message: 'required with KAFKA_SSL_KEY (mutual TLS)' });
+  }
+  const pem = (variable: (typeof pemVariables)[number], kind: 'certificate' | 'private key') => {
+    const value = e[variable];
+    if (value === undefined) return undefined;
+    const text = readPem(value, cwd);
+    if ('problem' in text) {
+      problems.push({ variable, message: text.problem });
+      return undefined;
+    }
+    try {
+      if (kind === 'certificate') new X509Certificate(text.pem);
+      else createPrivateKey(text.pem);
+      return text.pem;
+    } catch (error) {
+      problems.push({ variable, message: `not a usable PEM ${kind} (${(error as Error).message})` });
+      return undefined;
+    }
+  };
+  const ca = pem('KAFKA_SSL_CA', 'certificate');
+  const cert = pem('KAFKA_SSL_CERT', 'certificate');
+  const key = pem('KAFKA_SSL_KEY', 'private key');
+  if (
+    cert !== undefined &&
+    key !== undefined &&
+    !new X509Certificate(cert).checkPrivateKey(createPrivateKey(key))
+  ) {
+    problems.push({ variable: 'KAFKA_SSL_KEY', message: 'is not the private key of KAFKA_SSL_CERT' });
+  }
+  const useSsl = e.KAFKA_SSL ?? givenPem.length > 0;
+  const ssl = useSsl
+    ? {
+        ...(ca === undefined ? {} : { ca }),
+        ...(cert === undefined ? {} : { cert }),
+        ...(key === undefined ? {} : { key }),
+      }
+    : undefined;
+
+  const mechanism = e.KAFKA_SASL_MECHANISM;
+  if (mechanism === undefined) {
+    if (givenSasl.length > 0) {
+      problems.push({
+        variable: 'KAFKA_SASL_MECHANISM',
+        message: `required when ${givenSasl.join(' and ')} is set`,
+      });
+    }
+  } else {
+    for (const variable of ['KAFKA_SASL_USERNAME', 'KAFKA_SASL_PASSWORD'] as const) {
+      if (e[variable] === undefined)
+        problems.push({ variable, message: 'required with KAFKA_SASL_MECHANISM' });
+    }
+  }
+  const sasl =
+    mechanism !== undefined && e.KAFKA_SASL_USERNAME !== undefined && e.KAFKA_SASL_PASSWORD !== undefined
+      ? { mechanism, username: e.KAFKA_SASL_USERNAME, password: e.KAFKA_SASL_PASSWORD }
+      : undefined;
+  return { problems, ssl, sasl };
+}
+
+/** PEM text (an environment variable may carry its line breaks as `\n`) or the path of a PEM file. */
+function readPem(value: string, cwd: string): { pem: string } | { problem: string } {
+  if (value.includes('-----BEGIN')) return { pem: value.replace(/\\n/g, '\n') };
+  const path = isAbsolute(value) ? value : resolve(cwd, value);
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    return {
+      problem: `neither PEM text nor a readable file (${(error as NodeJS.ErrnoException).code ?? error})`,
+    };
+  }
+  return text.includes('-----BEGIN') ? { pem: text } : { problem: `${path} holds no PEM block` };
 }

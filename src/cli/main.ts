@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { type CliIo, type Command, exitCodes, UsageError } from './command.ts';
 
 /** One row of the command table: what `tocsin --help` says, and how to load the command. */
@@ -23,6 +24,15 @@ export const commands: Record<string, CommandEntry> = {
   },
 };
 
+/**
+ * The version package.json names. Read from the file next to the sources (src/cli → ../../, and
+ * the same from dist/cli), so it is the installed package's version, never a copy to keep in step.
+ */
+export function packageVersion(): string {
+  const manifest = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'));
+  return String(manifest.version);
+}
+
 export function usageText(): string {
   const width = Math.max(...Object.keys(commands).map((name) => name.length));
   const lines = Object.entries(commands).map(
@@ -34,7 +44,7 @@ export function usageText(): string {
     'Commands:',
     ...lines,
     '',
-    'Run `tocsin <command> --help` for its options.',
+    'Run `tocsin <command> --help` for its options; `tocsin --version` prints the version.',
     '',
   ].join('\n');
 }
@@ -44,6 +54,10 @@ export async function runCli(argv: string[], io: CliIo): Promise<number> {
   const [name, ...args] = argv;
   if (name === '--help' || name === '-h' || name === 'help') {
     io.stdout.write(usageText());
+    return exitCodes.ok;
+  }
+  if (name === '--version' || name === '-v' || name === 'version') {
+    io.stdout.write(`${packageVersion()}\n`);
     return exitCodes.ok;
   }
   const entry = name === undefined || !Object.hasOwn(commands, name) ? undefined : commands[name];

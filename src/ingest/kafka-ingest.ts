@@ -1,19 +1,11 @@
-import {
-  type Admin,
-  type Consumer,
-  type EachBatchPayload,
-  Kafka,
-  type KafkaMessage,
-  logLevel,
-  type Producer,
-} from 'kafkajs';
+import type { Admin, Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
 import type { Config } from '../config.ts';
 import { isAppError } from '../errors.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Logger } from '../logger.ts';
 import type { EventProcessor } from './event-processor.ts';
 import type { IntelEvent } from './event-schema.ts';
-import { registerKafkaCodecs } from './kafka-codecs.ts';
+import { createKafkaClient } from './kafka-client.ts';
 import { parseEvent } from './parse-event.ts';
 
 type KafkaConfig = NonNullable<Config['kafka']>;
@@ -40,17 +32,8 @@ export function createKafkaIngest(deps: {
   metrics: Metrics;
   logger: Logger;
 }) {
-  registerKafkaCodecs();
   const log = deps.logger.child({ component: 'kafka-ingest' });
-  const client = new Kafka({
-    clientId: `tocsin-${deps.kafka.groupId}`,
-    brokers: deps.kafka.brokers,
-    logLevel: logLevel.WARN,
-    logCreator: () => (entry) => {
-      const { message, ...rest } = entry.log;
-      log[entry.level === logLevel.ERROR ? 'error' : 'warn']({ kafka: rest }, message);
-    },
-  });
+  const client = createKafkaClient(deps.kafka, deps.logger);
   let consumer: Consumer | undefined;
   let producer: Producer | undefined;
   let admin: Admin | undefined;
