@@ -28,6 +28,7 @@ import { subscriptionRoutes } from './http/routes/subscription-routes.ts';
 import { webhookRoutes } from './http/routes/webhook-routes.ts';
 import { createEventProcessor } from './ingest/event-processor.ts';
 import { createKafkaIngest } from './ingest/kafka-ingest.ts';
+import { createRuleSync } from './ingest/rule-sync.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { pageRoutes } from './page/page-routes.ts';
 import type { CompiledRule } from './rules/compiled-rule.ts';
@@ -90,6 +91,13 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     ],
     ackQuietMs: config.ackQuietMs,
   });
+  const ruleSync = createRuleSync({
+    store,
+    matcher,
+    fileRules: () => rules,
+    forgetRule: (ruleId) => processor.forgetRule(ruleId),
+    logger,
+  });
   const kafka = config.kafka
     ? createKafkaIngest({
         kafka: config.kafka,
@@ -151,6 +159,11 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
         logger,
         print: (text) => process.stdout.write(`${text}\n`),
       });
+      // Listen before loading, so a change made on another instance meanwhile is not missed
+      // (applying a rule twice is a no-op).
+      ruleSync.start();
+      store.changes.on('alerts', () => hub.wake());
+      await store.changes.start();
       await loadApiRules();
       await hub.start();
       outbox.start();
@@ -179,6 +192,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       await retention.close();
       await hub.close();
       await http.close();
+      await ruleSync.close();
       await store.close();
     },
   };

@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect, sql } from 'kysely';
 import pg from 'pg';
 import { AppError } from '../errors.ts';
+import type { NotificationListener } from './change-feed.ts';
 import { createTransactionRunner } from './context.ts';
 import { runMigrations } from './migrate.ts';
 import type { Database } from './schema.ts';
@@ -17,6 +18,8 @@ export type PostgresStoreOptions = {
   applicationName?: string;
   now?: () => Date;
   logger?: StoreLogger;
+  /** How often the change feed compares versions (default 1 s). */
+  changeCheckMs?: number;
 };
 
 const int8 = 20;
@@ -81,5 +84,43 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
       });
     },
     close: () => db.destroy(),
+    listener: createPgListener(options),
+    ...(options.changeCheckMs !== undefined && { changeCheckMs: options.changeCheckMs }),
+    ...(options.logger && { logger: options.logger }),
   });
+}
+
+/**
+ * The change feed's LISTEN connection: its own client (a pooled one would be handed to other
+ * queries), with the pool's search_path, so `current_schema()` names the same schema.
+ */
+function createPgListener(options: PostgresStoreOptions): NotificationListener {
+  return {
+    async listen(channel, onNotify, onLost) {
+      const client = new pg.Client({
+        connectionString: options.connectionString,
+        application_name: `${options.applicationName ?? 'tocsin'}-listen`,
+        ...(options.schema !== undefined && { options: `-c search_path=${options.schema}` }),
+      });
+      let lost = false;
+      const drop = (error: Error) => {
+        if (lost) return;
+        lost = true;
+        onLost(error);
+      };
+      client.on('error', drop);
+      client.on('end', () => drop(new Error('the listening connection ended')));
+      client.on('notification', (message) => {
+        if (message.channel === channel && message.payload !== undefined) onNotify(message.payload);
+      });
+      await client.connect();
+      await client.query(`listen "${channel}"`);
+      return {
+        async close() {
+          lost = true;
+          await client.end().catch(() => {});
+        },
+      };
+    },
+  };
 }

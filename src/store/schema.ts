@@ -190,7 +190,31 @@ export type AuditLogTable = {
   after: Json | null;
 };
 
+export type ChangeVersionTable = { channel: string; version: number };
+
+export type OwnerPartitionTable = {
+  topic: string;
+  partition: number;
+  epoch: number;
+  next_offset: number;
+  owner: string;
+  updated_at: Millis;
+};
+
+export type OwnerGroupTable = {
+  topic: string;
+  partition: number;
+  tenant_id: string;
+  rule_id: string;
+  group_key: string;
+  state: Json;
+  updated_at: Millis;
+};
+
 export type Database = {
+  change_versions: ChangeVersionTable;
+  owner_partitions: OwnerPartitionTable;
+  owner_groups: OwnerGroupTable;
   alert_log_counter: AlertLogCounterTable;
   alerts: AlertTable;
   dedup_ledger: DedupLedgerTable;

@@ -1,5 +1,6 @@
 import { sql } from 'kysely';
 import { AppError } from '../errors.ts';
+import { createChangeFeed, type NotificationListener } from './change-feed.ts';
 import type { StoreContext } from './context.ts';
 import { createAlertGroup } from './groups/alert-group.ts';
 import { createApiKeyGroup } from './groups/api-key-group.ts';
@@ -26,15 +27,29 @@ export type StoreLogger = {
 export type StoreLifecycle = {
   migrate(): Promise<void>;
   close(): Promise<void>;
+  /** PostgreSQL's LISTEN connection for the change feed; SQLite has none (versions are polled). */
+  listener?: NotificationListener;
+  /** How often the change feed compares versions (default 1 s). */
+  changeCheckMs?: number;
+  logger?: StoreLogger;
 };
 
 /** One Store over Kysely: every method group is the same code for SQLite and PostgreSQL. */
 export function createSqlStore(ctx: StoreContext, lifecycle: StoreLifecycle): Store {
+  const changes = createChangeFeed({
+    db: ctx.db,
+    dialect: ctx.dialect,
+    transaction: ctx.transaction,
+    checkMs: lifecycle.changeCheckMs ?? 1_000,
+    ...(lifecycle.listener && { listener: lifecycle.listener }),
+    ...(lifecycle.logger && { logger: lifecycle.logger }),
+  });
   return {
     dialect: ctx.dialect,
+    changes,
     alerts: createAlertGroup(ctx),
     pipeline: createPipelineGroup(ctx),
-    rules: createRuleGroup(ctx),
+    rules: createRuleGroup(ctx, changes),
     silences: createSilenceGroup(ctx),
     subscribers: createSubscriberGroup(ctx),
     endpoints: createEndpointGroup(ctx),
@@ -55,7 +70,10 @@ export function createSqlStore(ctx: StoreContext, lifecycle: StoreLifecycle): St
         });
       }
     },
-    close: lifecycle.close,
+    async close() {
+      await changes.close();
+      await lifecycle.close();
+    },
     purge: (retention, now) => purgeExpired(ctx, retention, now),
   };
 }

@@ -1,6 +1,7 @@
 import type { Alert } from '../alerts/alert.ts';
 import type { Role } from '../http/roles.ts';
 import type { RuleDefinition, Severity } from '../rules/rule-schema.ts';
+import type { ChangeFeed } from './change-feed.ts';
 
 /**
  * The store port: everything Tocsin keeps, behind narrow method groups. Two implementations
@@ -152,6 +153,10 @@ export type StoredRule = {
   updatedAt: string;
 };
 
+/**
+ * Every mutation announces `rules` on the change feed (payload: the rule id) in its own
+ * transaction, so every instance's matcher follows (see ingest/rule-sync.ts).
+ */
 export type RuleStore = {
   list(query?: Tenanted & { enabled?: boolean }): Promise<StoredRule[]>;
   get(id: string, scope?: Tenanted): Promise<StoredRule | undefined>;
@@ -390,6 +395,11 @@ export type DeliveryStore = {
   complete(id: string, check?: LeaseCheck): Promise<boolean>;
   /** sending → pending at `nextAttemptAt`, keeping the error. */
   retry(id: string, nextAttemptAt: Date, error: string, check?: LeaseCheck): Promise<boolean>;
+  /**
+   * sending → pending at `nextAttemptAt`, unsent (its lane was full): the claim's attempt is
+   * given back, so a job handed back any number of times, by any instance, keeps its count.
+   */
+  release(id: string, nextAttemptAt: Date, reason: string, check?: LeaseCheck): Promise<boolean>;
   /** sending → failed: a permanent failure (4xx, SMTP 5xx, endpoint gone). */
   fail(id: string, error: string, check?: LeaseCheck): Promise<boolean>;
   /** sending → dead: retries exhausted. */
@@ -527,6 +537,11 @@ export type PurgeResult = { alerts: number; ledger: number; jobs: number; attemp
 
 export type Store = {
   readonly dialect: 'sqlite' | 'postgres';
+  /**
+   * Changes every instance hears of (change-feed.ts). Channels in use: `rules` (payload: the
+   * rule id; announced by every rule mutation), `alerts` (a commit stored alerts; unversioned).
+   */
+  changes: ChangeFeed;
   alerts: AlertStore;
   pipeline: PipelineStore;
   rules: RuleStore;

@@ -591,6 +591,34 @@ describe.each([sqliteHarness, postgresHarness])('$name store', (harness: Harness
       });
     });
 
+    it('hands a claimed job back unsent without counting the claim as an attempt', async () => {
+      const { subscription } = await webhookSubscription(store);
+      const [a] = await commitJobs(store, subscription.id, 1);
+      const now = backend.clock.now();
+      const later = new Date(now.getTime() + 1_000);
+      for (let round = 0; round < 3; round++) {
+        const [claimed] = await store.deliveries.claim(later, 10, 30_000);
+        expect(claimed).toMatchObject({ id: a, attempts: 1 });
+        // A stale lease token cannot hand it back; the holder can.
+        expect(await store.deliveries.release(a!, later, 'lane full', { leaseToken: 'not-the-token' })).toBe(
+          false,
+        );
+        expect(
+          await store.deliveries.release(a!, later, 'lane full', { leaseToken: claimed!.leaseToken }),
+        ).toBe(true);
+        expect(await store.deliveries.get(a!)).toMatchObject({
+          status: 'pending',
+          attempts: 0,
+          leaseUntil: null,
+          lastError: 'lane full',
+        });
+      }
+      expect(await store.deliveries.release(a!, later, 'lane full')).toBe(false); // not sending
+      await store.deliveries.claim(later, 10, 30_000);
+      expect(await store.deliveries.retry(a!, later, 'HTTP 503')).toBe(true);
+      expect((await store.deliveries.claim(later, 10, 30_000))[0]).toMatchObject({ id: a, attempts: 2 });
+    });
+
     it('replays one job and recovers failed ones since a time', async () => {
       const { subscription, endpoint } = await webhookSubscription(store);
       const [a, b, c] = await commitJobs(store, subscription.id, 3, endpoint.id);
@@ -911,6 +939,44 @@ describe('postgres store: commit order and row locks', () => {
     await blocker.rollback().execute();
     await firstCommit;
     expect((await reader.alerts.after(seen.at(-1)!.cursor, 10)).map((alert) => alert.id)).toEqual([early.id]);
+  });
+
+  it('writes group deletes and upserts in one key order: two instances crossing on the same groups never deadlock', async () => {
+    const one = backend.open();
+    const two = backend.open();
+    const state = { events: [{ id: 'e', time: 1, publishedAt: '2026-03-01T00:00:00Z' }] };
+    for (let round = 0; round < 40; round++) {
+      await backend.store.pipeline.commit({
+        alerts: [],
+        ledger: [],
+        groupStates: ['a', 'b', 'c'].map((group) => ({ ruleId: 'burst', group, state })),
+        jobs: [],
+      });
+      // Each deletes the group the other upserts: unordered deletes first would lock a then
+      // wait for c in one, lock c then wait for a in the other.
+      await Promise.all([
+        one.pipeline.commit({
+          alerts: [],
+          ledger: [],
+          groupStates: [
+            { ruleId: 'burst', group: 'a', state: null },
+            { ruleId: 'burst', group: 'b', state },
+            { ruleId: 'burst', group: 'c', state },
+          ],
+          jobs: [],
+        }),
+        two.pipeline.commit({
+          alerts: [],
+          ledger: [],
+          groupStates: [
+            { ruleId: 'burst', group: 'c', state: null },
+            { ruleId: 'burst', group: 'b', state },
+            { ruleId: 'burst', group: 'a', state },
+          ],
+          jobs: [],
+        }),
+      ]);
+    }
   });
 
   it('keeps a tailing reader complete while several instances commit at once', async () => {

@@ -79,9 +79,8 @@ const parkedPerSlot = 4;
  *   one lane per endpoint) has at most `laneConcurrency` sends in flight per lane; a job whose
  *   lane is full waits in the lane (parked; at most `4 × concurrency` in all) or goes back to
  *   the store for later (deferred), as delivery-lanes.ts decides from the lane's pace. A
- *   deferral is not an attempt: the claim counted one, so this dispatcher subtracts its
- *   deferrals from `job.attempts` before sending and scheduling (the stored `attempts` keeps
- *   counting claims; a job deferred by another instance, or before a restart, keeps them).
+ *   deferral is not an attempt: `deliveries.release` gives the claim's attempt back in the
+ *   store, so the count holds across instances and restarts.
  */
 export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
   const { store, logger, metrics, schedule } = options;
@@ -102,7 +101,7 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
   const retryTimers = new Set<NodeJS.Timeout>();
   const maxParked = parkedPerSlot * concurrency;
   const lanes = createDeliveryLanes({ maxParked });
-  /** Job id → how many times this dispatcher deferred it (each deferral cost a claim). */
+  /** Job id → how many times this dispatcher deferred it (for the lane's pace only). */
   const deferrals = new Map<string, number>();
 
   let started = false;
@@ -199,7 +198,7 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
     const reason = job.lastError ?? 'waiting for a free slot of its destination';
     try {
       const isOurs = await persist(() =>
-        store.deliveries.retry(job.id, new Date(dueAt), reason, { leaseToken: job.leaseToken }),
+        store.deliveries.release(job.id, new Date(dueAt), reason, { leaseToken: job.leaseToken }),
       );
       if (isOurs && dueAt - nowMs < pollMs) wakeAfter(dueAt - nowMs);
       return isOurs ? 'deferred' : 'lost';
@@ -293,8 +292,7 @@ export function createOutboxDispatcher(options: OutboxDispatcherOptions) {
     abortCause: () => AbortCause | undefined,
     onSent: (sendMs: number) => void = () => {},
   ): Promise<AttemptOutcome> {
-    const deferred = deferrals.get(claimed.id) ?? 0;
-    const job = deferred > 0 ? { ...claimed, attempts: Math.max(1, claimed.attempts - deferred) } : claimed;
+    const job = claimed;
     const at = now();
     const startedAt = performance.now();
     const channel = channels.get(job.channel);

@@ -263,6 +263,11 @@ export function createStreamHub(deps: {
       if (alerts.length > 0) void drain();
     },
 
+    /** Another instance committed alerts (the change feed's `alerts`): stream them now. */
+    wake(): void {
+      void drain();
+    },
+
     /** Waits for the drain in progress, if any (tests, shutdown). */
     settled(): Promise<void> {
       return draining ?? Promise.resolve();

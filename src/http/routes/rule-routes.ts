@@ -86,7 +86,8 @@ function apiRecord(rule: StoredRule): RuleRecord {
   };
 }
 
-const matchingOf = (rule: RuleDefinition) =>
+/** What decides which events a rule counts: when it changes, the rule's state starts afresh. */
+export const matchingOf = (rule: RuleDefinition) =>
   JSON.stringify([rule.query, rule.threshold ?? null, rule.throttle ?? null]);
 
 export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsyncZod {

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import type { Updateable } from 'kysely';
+import { sql, type UpdateObject } from 'kysely';
 import type { StoreContext } from '../context.ts';
-import type { DeliveryJobTable } from '../schema.ts';
+import type { Database } from '../schema.ts';
 import {
   type ClaimedJob,
   DEFAULT_TENANT,
@@ -38,7 +38,7 @@ function decodeListCursor(cursor: string): [number, string] {
 export function createDeliveryGroup(ctx: StoreContext): DeliveryStore {
   const { db } = ctx;
 
-  const finish = async (id: string, set: Updateable<DeliveryJobTable>, check: LeaseCheck = {}) => {
+  const finish = async (id: string, set: UpdateObject<Database, 'delivery_jobs'>, check: LeaseCheck = {}) => {
     const result = await db
       .updateTable('delivery_jobs')
       .set({ ...set, lease_until: null, lease_token: null, updated_at: ctx.now().getTime() })
@@ -139,6 +139,20 @@ export function createDeliveryGroup(ctx: StoreContext): DeliveryStore {
       return finish(
         id,
         { status: 'pending', next_attempt_at: nextAttemptAt.getTime(), last_error: error },
+        check,
+      );
+    },
+
+    release(id, nextAttemptAt, reason, check) {
+      return finish(
+        id,
+        {
+          status: 'pending',
+          next_attempt_at: nextAttemptAt.getTime(),
+          last_error: reason,
+          // The claim counted an attempt that never happened.
+          attempts: sql<number>`case when attempts > 0 then attempts - 1 else 0 end`,
+        },
         check,
       );
     },

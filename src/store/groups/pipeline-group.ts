@@ -1,5 +1,6 @@
 import type { Insertable, Kysely } from 'kysely';
 import { appendAlerts } from '../alert-log.ts';
+import { announceChange } from '../change-feed.ts';
 import { chunk, decodeJson, encodeJson, type StoreContext, toMillis } from '../context.ts';
 import { deliveryJobId } from '../delivery-ids.ts';
 import type { Database, DeliveryJobTable, GroupStateTable } from '../schema.ts';
@@ -22,6 +23,8 @@ export function createPipelineGroup(ctx: StoreContext): PipelineStore {
           // The alert log's counter lock is taken here and held until commit: keep what
           // follows short (alert-log.ts explains the ordering).
           const alerts = await appendAlerts(trx, batch.alerts, tenant);
+          // Other instances' WebSocket hubs drain at this commit instead of their next poll.
+          if (alerts.length > 0) await announceChange(trx, ctx.dialect, 'alerts', '', { versioned: false });
           const jobsCreated = await insertJobs(trx, batch, tenant, now);
           await insertDigestEntries(trx, batch.digestEntries ?? [], tenant);
           return { alerts, jobsCreated };
@@ -63,21 +66,21 @@ export function createPipelineGroup(ctx: StoreContext): PipelineStore {
   };
 }
 
+/**
+ * Every row write of a batch goes in one order: tables in a fixed order (ledger, group states,
+ * acknowledgement holds, then the log counter, alerts, jobs, digest entries), and within a
+ * table by key, deletes and upserts interleaved in that same key order. Two instances
+ * committing overlapping keys therefore lock them in the same order and cannot deadlock each
+ * other (PostgreSQL would abort one with 40P01).
+ */
 async function writeEngineState(trx: Kysely<Database>, batch: CommitBatch, tenant: string, now: number) {
-  for (const ruleId of batch.forgottenRules ?? []) {
+  for (const ruleId of (batch.forgottenRules ?? []).toSorted()) {
     await trx
       .deleteFrom('dedup_ledger')
       .where('tenant_id', '=', tenant)
       .where('rule_id', '=', ruleId)
       .execute();
-    await trx
-      .deleteFrom('group_states')
-      .where('tenant_id', '=', tenant)
-      .where('rule_id', '=', ruleId)
-      .execute();
   }
-  // Rows are written in key order, so two instances committing overlapping keys lock them in
-  // the same order and cannot deadlock each other.
   const ledger = batch.ledger.toSorted((a, b) => compareKeys([a.ruleId, a.eventId], [b.ruleId, b.eventId]));
   for (const rows of chunk(ledger, 500)) {
     await trx
@@ -94,20 +97,38 @@ async function writeEngineState(trx: Kysely<Database>, batch: CommitBatch, tenan
       .onConflict((oc) => oc.columns(['tenant_id', 'rule_id', 'event_id']).doNothing())
       .execute();
   }
+  for (const ruleId of (batch.forgottenRules ?? []).toSorted()) {
+    await trx
+      .deleteFrom('group_states')
+      .where('tenant_id', '=', tenant)
+      .where('rule_id', '=', ruleId)
+      .execute();
+  }
   // The last change of a group wins; one statement must not touch a row twice.
   const latest = new Map(
     batch.groupStates.map((change) => [JSON.stringify([change.ruleId, change.group]), change]),
   );
-  const upserts: Insertable<GroupStateTable>[] = [];
-  for (const change of latest.values()) {
-    if (change.state === null) {
+  const ordered = [...latest.values()].sort((a, b) => compareKeys([a.ruleId, a.group], [b.ruleId, b.group]));
+  // Runs of upserts between two deletes share a statement; a multi-row upsert locks its rows
+  // in the order of its VALUES, which is key order here.
+  let upserts: Insertable<GroupStateTable>[] = [];
+  const flushUpserts = async () => {
+    for (const rows of chunk(upserts, 500)) {
       await trx
-        .deleteFrom('group_states')
-        .where('tenant_id', '=', tenant)
-        .where('rule_id', '=', change.ruleId)
-        .where('group_key', '=', change.group)
+        .insertInto('group_states')
+        .values(rows)
+        .onConflict((oc) =>
+          oc.columns(['tenant_id', 'rule_id', 'group_key']).doUpdateSet((eb) => ({
+            state: eb.ref('excluded.state'),
+            updated_at: eb.ref('excluded.updated_at'),
+          })),
+        )
         .execute();
-    } else {
+    }
+    upserts = [];
+  };
+  for (const change of ordered) {
+    if (change.state !== null) {
       upserts.push({
         tenant_id: tenant,
         rule_id: change.ruleId,
@@ -115,25 +136,31 @@ async function writeEngineState(trx: Kysely<Database>, batch: CommitBatch, tenan
         state: encodeJson(change.state),
         updated_at: now,
       });
+      continue;
     }
-  }
-  upserts.sort((a, b) => compareKeys([a.rule_id, a.group_key], [b.rule_id, b.group_key]));
-  for (const rows of chunk(upserts, 500)) {
+    await flushUpserts();
     await trx
-      .insertInto('group_states')
-      .values(rows)
-      .onConflict((oc) =>
-        oc.columns(['tenant_id', 'rule_id', 'group_key']).doUpdateSet((eb) => ({
-          state: eb.ref('excluded.state'),
-          updated_at: eb.ref('excluded.updated_at'),
-        })),
-      )
+      .deleteFrom('group_states')
+      .where('tenant_id', '=', tenant)
+      .where('rule_id', '=', change.ruleId)
+      .where('group_key', '=', change.group)
       .execute();
   }
+  await flushUpserts();
 }
 
 async function writeAcks(trx: Kysely<Database>, batch: CommitBatch, tenant: string) {
-  for (const change of batch.acks ?? []) {
+  // The last change of a hold wins, in key order (see writeEngineState).
+  const byKey = [
+    ...new Map(
+      (batch.acks ?? []).map((change) => [
+        JSON.stringify([change.ruleId, ackGroupKey(change.group)]),
+        change,
+      ]),
+    ).values(),
+  ];
+  byKey.sort((a, b) => compareKeys([a.ruleId, ackGroupKey(a.group)], [b.ruleId, ackGroupKey(b.group)]));
+  for (const change of byKey) {
     const group = ackGroupKey(change.group);
     if (change.lastAlertAt === null) {
       await trx

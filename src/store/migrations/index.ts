@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import type { StoreDialect } from '../context.ts';
 import { initialMigration } from './001-initial.ts';
+import { clusterMigration } from './002-cluster.ts';
 import { rolesAndAuditMigration } from './004-roles-and-audit.ts';
 
 /**
@@ -12,6 +13,7 @@ export function createMigrationProvider(dialect: StoreDialect): MigrationProvide
     async getMigrations(): Promise<Record<string, Migration>> {
       return {
         '001-initial': initialMigration(dialect),
+        '002-cluster': clusterMigration(dialect),
         '004-roles-and-audit': rolesAndAuditMigration(dialect),
       };
     },
