@@ -55,6 +55,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     logger,
     heartbeatMs: config.heartbeatMs,
     limits: config.stream,
+    pollMs: config.stream.pollMs,
   });
   const streamTokens = createStreamTokens({ secret, ttlMs: config.stream.tokenTtlMs });
   const webhooks = createWebhookService({

@@ -195,6 +195,9 @@ const envSchema = z.object({
   TOCSIN_STREAM_TOKEN_TTL: duration
     .refine((ms) => ms > 0 && ms <= 86_400_000, 'expected a duration from 1s to 24h')
     .default(900_000),
+  TOCSIN_STREAM_POLL: duration
+    .refine((ms) => ms >= 100, 'expected a duration of at least 100ms')
+    .default(1_000),
   TOCSIN_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   TOCSIN_ACK_QUIET: duration.default(86_400_000),
   TOCSIN_RETENTION_ALERTS_DAYS: positiveInt(30),
@@ -275,6 +278,8 @@ export type Config = {
     messagesPerSecond: number;
     /** Lifetime of a token from `POST /v1/stream/tokens`. */
     tokenTtlMs: number;
+    /** How often the hub reads the alert log without being woken (the change feed's fallback). */
+    pollMs: number;
   };
   shutdownTimeoutMs: number;
   /** After SIGTERM, how long /readyz answers 503 while HTTP still serves, before anything stops. */
@@ -377,6 +382,7 @@ export function loadConfig(
       maxMessageBytes: e.TOCSIN_STREAM_MAX_MESSAGE,
       messagesPerSecond: e.TOCSIN_STREAM_MESSAGES_PER_SECOND,
       tokenTtlMs: e.TOCSIN_STREAM_TOKEN_TTL,
+      pollMs: e.TOCSIN_STREAM_POLL,
     },
     shutdownTimeoutMs: e.TOCSIN_SHUTDOWN_TIMEOUT_MS,
     drainDelayMs: e.TOCSIN_DRAIN_DELAY_MS,

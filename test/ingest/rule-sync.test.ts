@@ -22,7 +22,8 @@ describe('shared changes between instances (PostgreSQL change feed)', () => {
     await admin.end();
     const url = new URL(testDatabaseUrl);
     url.searchParams.set('options', `-c search_path=${schema}`);
-    const env = { DATABASE_URL: url.toString() };
+    // The hubs' unprompted poll is a minute: only the commit's NOTIFY can stream an alert sooner.
+    const env = { DATABASE_URL: url.toString(), TOCSIN_STREAM_POLL: '60s' };
     one = await startTestApp(env);
     two = await startTestApp(env);
   });
@@ -93,19 +94,14 @@ describe('shared changes between instances (PostgreSQL change feed)', () => {
     await new Promise((resolve) => setTimeout(resolve, 1_000));
     const stream = await openStream(`${two.wsUrl}/v1/stream`, { headers: authHeaders });
     try {
-      // The hub's fallback poll runs every second: three deliveries all well under it come
-      // from the commit's NOTIFY.
       for (const n of [1, 2, 3]) {
         const id = `hf-${n}`;
-        const sent = performance.now();
         expect((await post(one, '/v1/events', event(id, 'Hafnium supply cut'))).status).toBe(202);
         await stream.next(
           (message) =>
             message.type === 'alert' && (message.alert as { eventIds?: string[] })?.eventIds?.[0] === id,
-          2_000,
+          5_000,
         );
-        expect(performance.now() - sent).toBeLessThan(400);
-        await new Promise((resolve) => setTimeout(resolve, 137 * n));
       }
     } finally {
       await stream.close();
