@@ -17,6 +17,10 @@ export async function runMigrations(
   const migrator = new Migrator({
     db,
     provider: createMigrationProvider(dialect),
+    // Migration numbers are reserved per piece of work and may land out of order (004 before
+    // 002): a database that already ran a later one still runs an earlier one it lacks. Each
+    // migration touches only its own tables, so their order between them does not matter.
+    allowUnorderedMigrations: true,
     ...(options.schema !== undefined && { migrationTableSchema: options.schema }),
   });
   let outcome = await migrator.migrateToLatest();
