@@ -117,6 +117,8 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     maxBodyBytes: config.maxBodyBytes,
     auth: createApiKeyAuth({ store, secret, staticKey: config.apiKey }),
     audit: createAuditTrail({ store }),
+    rateLimit: config.rateLimit,
+    corsOrigins: config.corsOrigins,
     routes: [
       healthRoutes({ metrics, checks }),
       eventRoutes({ processor, metrics, maxBodyBytes: config.maxBodyBytes }),

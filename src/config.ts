@@ -105,6 +105,31 @@ const mailbox = z.string().refine((text) => parseMailbox(text) !== undefined, {
 });
 
 /** TOCSIN_WEBHOOK_ALLOWLIST: IP addresses, CIDR ranges, host names and `*.suffix` patterns. */
+/** `https://dash.example.com,http://localhost:3000`: origins exactly as browsers send them. */
+const originList = z.string().transform((text, ctx) => {
+  const origins = text
+    .split(',')
+    .map((entry) => entry.trim())
+    .filter(Boolean);
+  const isOrigin = (entry: string) => {
+    try {
+      const parsed = new URL(entry);
+      return (parsed.protocol === 'https:' || parsed.protocol === 'http:') && parsed.origin === entry;
+    } catch {
+      return false;
+    }
+  };
+  const bad = origins.filter((entry) => !isOrigin(entry));
+  if (bad.length > 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `expected origins such as https://dash.example.com,http://localhost:3000, without a path or a trailing slash (bad: ${bad.join(', ')})`,
+    });
+    return z.NEVER;
+  }
+  return origins;
+});
+
 const hostAllowlist = z.string().transform((text, ctx) => {
   const entries = text
     .split(',')
@@ -204,6 +229,12 @@ const envSchema = z.object({
   TOCSIN_RETENTION_LEDGER_DAYS: positiveInt(30),
   TOCSIN_RETENTION_DELIVERY_LOG_DAYS: positiveInt(14),
   TOCSIN_RETENTION_AUDIT_DAYS: positiveInt(365),
+  TOCSIN_RATE_LIMIT: nonNegativeInt(1200),
+  TOCSIN_RATE_LIMIT_EVENTS: nonNegativeInt(12_000),
+  TOCSIN_RATE_LIMIT_WINDOW: duration
+    .refine((ms) => ms > 0 && ms <= 86_400_000, 'expected a duration from 1s to 24h')
+    .default(60_000),
+  TOCSIN_CORS_ORIGINS: originList.default([]),
   TOCSIN_RETRY_SCHEDULE: z
     .string()
     .regex(
@@ -287,6 +318,10 @@ export type Config = {
   /** An acknowledged (rule, group) re-arms after this long without a new alert. */
   ackQuietMs: number;
   retention: { alertsDays: number; ledgerDays: number; deliveryLogDays: number; auditDays: number };
+  /** Requests per window per API key (http/rate-limits.ts); 0 turns a limit off. */
+  rateLimit: { max: number; eventsMax: number; windowMs: number };
+  /** Origins whose pages may call the API from a browser; empty: CORS off. */
+  corsOrigins: string[];
   /** Delivery retry delays, e.g. `0s,5s,5m,30m,2h,5h,10h,10h` (Svix's schedule). */
   retrySchedule: string;
   /** Most deliveries (all channels) in flight at once per instance. */
@@ -393,6 +428,12 @@ export function loadConfig(
       deliveryLogDays: e.TOCSIN_RETENTION_DELIVERY_LOG_DAYS,
       auditDays: e.TOCSIN_RETENTION_AUDIT_DAYS,
     },
+    rateLimit: {
+      max: e.TOCSIN_RATE_LIMIT,
+      eventsMax: e.TOCSIN_RATE_LIMIT_EVENTS,
+      windowMs: e.TOCSIN_RATE_LIMIT_WINDOW,
+    },
+    corsOrigins: e.TOCSIN_CORS_ORIGINS,
     retrySchedule: e.TOCSIN_RETRY_SCHEDULE,
     deliveryConcurrency: e.TOCSIN_DELIVERY_CONCURRENCY,
     webhooks: {

@@ -82,13 +82,18 @@ const underV1 = (path: string | undefined) => path !== undefined && /^\/v1(\/|$)
 function accessOf(request: FastifyRequest): Access {
   const declared = request.routeOptions.config?.access;
   if (declared !== undefined) return declared;
+  // A CORS preflight (only @fastify/cors registers OPTIONS routes) never carries credentials.
+  if (request.method === 'OPTIONS') return 'open';
   return underV1(request.url.split('?')[0]) ? 'any' : 'open';
 }
 
 /** Throws unless a route declares a valid access; /v1 routes may not be open (contracts.md). */
 export function checkAccessDeclaration(route: { method: string | string[]; url: string; config?: unknown }) {
   const access = (route.config as { access?: unknown } | undefined)?.access;
-  const name = `${[route.method].flat().join(',')} ${route.url}`;
+  const methods = [route.method].flat();
+  // @fastify/cors's preflight route: preflights never carry credentials (see accessOf).
+  if (methods.every((method) => method === 'OPTIONS') && access === undefined) return;
+  const name = `${methods.join(',')} ${route.url}`;
   if (!isAccess(access))
     throw new Error(
       `${name} declares no access: add config: { access: 'open' | 'any' | 'read' | 'edit' | 'ingest' | 'admin' } (src/http/roles.ts)`,

@@ -11,7 +11,9 @@ import {
 import type { Logger } from '../logger.ts';
 import { checkAccessDeclaration } from './auth.ts';
 import { errorHandler, notFoundHandler } from './error-handler.ts';
+import { type RateLimitSettings, rateLimits } from './rate-limits.ts';
 import { type Access, isAccess, rolesWith } from './roles.ts';
+import { securityHeaders } from './security-headers.ts';
 
 /**
  * The Fastify instance: zod validates requests and serialises responses, and the OpenAPI
@@ -24,6 +26,10 @@ export async function createHttpServer(deps: {
   auth?: FastifyPluginAsync;
   /** Registered after auth, unencapsulated: the audit trail of changing routes (audit-trail.ts). */
   audit?: FastifyPluginAsync;
+  /** Per-key request rate limits (rate-limits.ts); unset: none. */
+  rateLimit?: RateLimitSettings;
+  /** Origins allowed to call the API from a browser (security-headers.ts); unset or empty: CORS off. */
+  corsOrigins?: string[];
   routes: FastifyPluginAsync[];
 }) {
   const app = Fastify({
@@ -67,8 +73,11 @@ export async function createHttpServer(deps: {
   });
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
+  // Before auth: a CORS preflight is answered in @fastify/cors's own hook (it carries no key).
+  await app.register(securityHeaders({ corsOrigins: deps.corsOrigins ?? [] }));
   if (deps.auth) await app.register(deps.auth);
   if (deps.audit) await app.register(deps.audit);
+  if (deps.rateLimit) await app.register(rateLimits(deps.rateLimit));
   app.get('/docs', { config: { access: 'open' }, schema: { hide: true } }, async () => app.swagger());
   for (const routes of deps.routes) await app.register(routes);
   return app;
