@@ -1,18 +1,10 @@
 import type { Alert } from '../alerts/alert.ts';
 import { type AlertEngine, type AlertEngineState, createAlertEngine } from '../alerts/alert-engine.ts';
-import { disposeAlert, subscriptionWants } from '../alerts/alert-routing.ts';
+import { routeAlerts } from '../alerts/alert-routing.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Logger } from '../logger.ts';
 import type { RuleMatcher } from '../rules/compiled-rule.ts';
-import type {
-  AckChange,
-  AlertInput,
-  DeliveryJobInput,
-  DigestEntryInput,
-  PipelineState,
-  Store,
-  StoredAlert,
-} from '../store/store.ts';
+import type { PipelineState, Store, StoredAlert } from '../store/store.ts';
 import type { IntelEvent } from './event-schema.ts';
 
 /** What learns of committed alerts: the WebSocket hub (reads the log), the outbox (sends jobs). */
@@ -84,58 +76,27 @@ export function createEventProcessor(deps: {
           deps.store.alerts.ackStates(),
         ])
       : [[], [], []];
-    const inputs: AlertInput[] = [];
-    const jobs: DeliveryJobInput[] = [];
-    const digestEntries: DigestEntryInput[] = [];
-    const acks: AckChange[] = [];
-    /** (rule, group) → the hold's last alert time (epoch ms), or null once it re-armed in this batch. */
-    const holds = new Map<string, number | null>(
-      ackStates.map((ack) => [holdKeyOf(ack.ruleId, ack.group), Date.parse(ack.lastAlertAt)]),
-    );
-    for (const alert of alerts) {
-      const holdKey = holdKeyOf(alert.ruleId, alert.group);
-      const lastAlertAt = alert.suppressed ? undefined : holds.get(holdKey);
-      const disposition = disposeAlert(alert, {
-        silences,
-        hold: typeof lastAlertAt === 'number' ? { lastAlertAt } : undefined,
-        now: at.getTime(),
-        quietMs: deps.ackQuietMs,
-      });
-      if (typeof lastAlertAt === 'number' && !alert.suppressed && disposition.status !== 'silenced') {
-        // A held group's quiet period restarts with every alert; a quiet one re-arms.
-        const held = disposition.status === 'suppressed';
-        holds.set(holdKey, held ? at.getTime() : null);
-        acks.push({ ruleId: alert.ruleId, group: alert.group, lastAlertAt: held ? at.toISOString() : null });
-      }
-      inputs.push({ ...alert, status: disposition.status, receivedAt: at.toISOString() });
-      if (disposition.status !== 'active') continue;
-      for (const subscription of subscriptions) {
-        if (!subscriptionWants(subscription, alert)) continue;
-        if (subscription.mode === 'immediate') {
-          jobs.push({
-            alertId: alert.id,
-            subscriptionId: subscription.id,
-            channel: subscription.channel,
-            endpointId: subscription.endpointId,
-          });
-        } else {
-          digestEntries.push({
-            subscriptionId: subscription.id,
-            alertId: alert.id,
-            receivedAt: at.toISOString(),
-          });
-        }
-      }
-    }
+    const routed = routeAlerts(alerts, {
+      silences,
+      subscriptions,
+      holds: ackStates.map((ack) => ({
+        ruleId: ack.ruleId,
+        group: ack.group,
+        lastAlertAt: Date.parse(ack.lastAlertAt),
+      })),
+      now: at.getTime(),
+      quietMs: deps.ackQuietMs,
+    });
+    const inputs = routed.alerts;
 
     const result = await deps.store.pipeline.commit({
       forgottenRules: changes.forgotten,
       alerts: inputs,
       ledger: changes.ledger,
       groupStates: changes.groups,
-      jobs,
-      digestEntries,
-      acks,
+      jobs: routed.jobs,
+      digestEntries: routed.digestEntries,
+      acks: routed.acks,
     });
 
     deps.metrics.eventsProcessed.inc({ source }, events.length);
@@ -166,10 +127,6 @@ export function createEventProcessor(deps: {
 }
 
 export type EventProcessor = ReturnType<typeof createEventProcessor>;
-
-function holdKeyOf(ruleId: string, group: string | null): string {
-  return `${ruleId}\u0000${group ?? ''}`;
-}
 
 function engineStateOf(state: PipelineState): AlertEngineState {
   const result: AlertEngineState = { version: 1, ledger: {}, groups: {} };
