@@ -21,6 +21,7 @@ import { alertRoutes } from './http/routes/alert-routes.ts';
 import { apiKeyRoutes } from './http/routes/api-key-routes.ts';
 import { auditRoutes } from './http/routes/audit-routes.ts';
 import { deliveryRoutes } from './http/routes/delivery-routes.ts';
+import { rulePreviewRoutes } from './http/routes/rule-preview-routes.ts';
 import { compileApiRule, ruleRoutes } from './http/routes/rule-routes.ts';
 import { silenceRoutes } from './http/routes/silence-routes.ts';
 import { subscriberRoutes } from './http/routes/subscriber-routes.ts';
@@ -91,6 +92,9 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       },
     ],
     ackQuietMs: config.ackQuietMs,
+    recentEvents: {
+      append: (events) => store.previewEvents.append(events, { capacity: config.previewEvents }),
+    },
   });
   const ruleSync = createRuleSync({
     store,
@@ -124,6 +128,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       eventRoutes({ processor, metrics, maxBodyBytes: config.maxBodyBytes }),
       streamRoutes({ hub, tokens: streamTokens, heartbeatMs: config.heartbeatMs }),
       pageRoutes(),
+      rulePreviewRoutes({ store }),
       ruleRoutes({
         store,
         matcher,

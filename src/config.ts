@@ -225,6 +225,7 @@ const envSchema = z.object({
     .default(1_000),
   TOCSIN_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
   TOCSIN_ACK_QUIET: duration.default(86_400_000),
+  TOCSIN_PREVIEW_EVENTS: nonNegativeInt(50_000),
   TOCSIN_RETENTION_ALERTS_DAYS: positiveInt(30),
   TOCSIN_RETENTION_LEDGER_DAYS: positiveInt(30),
   TOCSIN_RETENTION_DELIVERY_LOG_DAYS: positiveInt(14),
@@ -322,6 +323,8 @@ export type Config = {
   rateLimit: { max: number; eventsMax: number; windowMs: number };
   /** Origins whose pages may call the API from a browser; empty: CORS off. */
   corsOrigins: string[];
+  /** How many of the newest ingested events the store keeps for rule previews (0: none). */
+  previewEvents: number;
   /** Delivery retry delays, e.g. `0s,5s,5m,30m,2h,5h,10h,10h` (Svix's schedule). */
   retrySchedule: string;
   /** Most deliveries (all channels) in flight at once per instance. */
@@ -422,6 +425,7 @@ export function loadConfig(
     shutdownTimeoutMs: e.TOCSIN_SHUTDOWN_TIMEOUT_MS,
     drainDelayMs: e.TOCSIN_DRAIN_DELAY_MS,
     ackQuietMs: e.TOCSIN_ACK_QUIET,
+    previewEvents: e.TOCSIN_PREVIEW_EVENTS,
     retention: {
       alertsDays: e.TOCSIN_RETENTION_ALERTS_DAYS,
       ledgerDays: e.TOCSIN_RETENTION_LEDGER_DAYS,

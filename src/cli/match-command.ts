@@ -4,8 +4,8 @@ import { stat } from 'node:fs/promises';
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
-import type { Alert } from '../alerts/alert.ts';
 import { createAlertEngine } from '../alerts/alert-engine.ts';
+import { alertOutput } from '../alerts/alert-output.ts';
 import { isAppError } from '../errors.ts';
 import { parseEvent } from '../ingest/parse-event.ts';
 import { loadRules } from '../rules/load-rules.ts';
@@ -88,7 +88,7 @@ export const matchCommand: Command = {
         for (const alert of engine.process(event, matcher.match(event))) {
           if (alert.suppressed && !includeSuppressed) continue;
           alerts += 1;
-          output += `${alertLine(alert)}\n`;
+          output += `${JSON.stringify(alertOutput(alert))}\n`;
         }
         if (output.length >= outputChunk) {
           const flushed = io.stdout.write(output);
@@ -142,19 +142,4 @@ async function sizeOfEvents(path: string): Promise<number | undefined> {
   }
   if (!stats.isFile()) throw new UsageError(`--events ${path} is not a file`);
   return stats.size;
-}
-
-/** The contract's four fields first, then what helps a reader; `suppressed` only when true. */
-function alertLine(alert: Alert): string {
-  return JSON.stringify({
-    ruleId: alert.ruleId,
-    eventIds: alert.eventIds,
-    severity: alert.severity,
-    matches: alert.matches,
-    ruleName: alert.ruleName,
-    group: alert.group,
-    eventTime: alert.eventTime,
-    id: alert.id,
-    ...(alert.suppressed ? { suppressed: true } : {}),
-  });
 }

@@ -7,6 +7,9 @@ import type { RuleMatcher } from '../rules/compiled-rule.ts';
 import type { PipelineState, Store, StoredAlert } from '../store/store.ts';
 import type { IntelEvent } from './event-schema.ts';
 
+/** Where a committed batch's events are kept for rule previews (the store's preview ring). */
+export type RecentEvents = { append(events: readonly IntelEvent[]): Promise<void> };
+
 /** What learns of committed alerts: the WebSocket hub (reads the log), the outbox (sends jobs). */
 export type CommitListener = { committed(alerts: StoredAlert[], jobsCreated: number): void };
 
@@ -32,6 +35,7 @@ export function createEventProcessor(deps: {
   listeners: CommitListener[];
   /** How long an acknowledged group must be quiet before it re-arms. */
   ackQuietMs: number;
+  recentEvents?: RecentEvents;
   now?: () => Date;
 }) {
   const now = deps.now ?? (() => new Date());
@@ -98,6 +102,7 @@ export function createEventProcessor(deps: {
       digestEntries: routed.digestEntries,
       acks: routed.acks,
     });
+    await keepForPreview(events);
 
     deps.metrics.eventsProcessed.inc({ source }, events.length);
     for (const input of inputs)
@@ -105,6 +110,19 @@ export function createEventProcessor(deps: {
     deps.metrics.processingSeconds.observe((performance.now() - receivedAt) / 1000);
     for (const listener of deps.listeners) listener.committed(result.alerts, result.jobsCreated);
     return result.alerts;
+  }
+
+  /**
+   * After the commit, in batch order, so the ring keeps ingest order. Previews are a convenience:
+   * a failure here is logged and the batch, already committed, still succeeds.
+   */
+  async function keepForPreview(events: IntelEvent[]): Promise<void> {
+    if (deps.recentEvents === undefined) return;
+    try {
+      await deps.recentEvents.append(events);
+    } catch (error) {
+      deps.logger.warn({ err: error, events: events.length }, 'could not keep events for rule previews');
+    }
   }
 
   return {

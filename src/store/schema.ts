@@ -211,6 +211,19 @@ export type OwnerGroupTable = {
   updated_at: Millis;
 };
 
+/** One row per tenant: the next `seq` of its preview ring. */
+export type PreviewEventCounterTable = { tenant_id: string; next_seq: number };
+
+/** A recently ingested event kept for rule previews; `body` is the event's JSON, deflated. */
+export type PreviewEventTable = {
+  tenant_id: string;
+  seq: number;
+  event_id: string;
+  published_at: Millis;
+  received_at: Millis;
+  body: Uint8Array;
+};
+
 export type Database = {
   change_versions: ChangeVersionTable;
   owner_partitions: OwnerPartitionTable;
@@ -230,4 +243,6 @@ export type Database = {
   digest_entries: DigestEntryTable;
   api_keys: ApiKeyTable;
   audit_log: AuditLogTable;
+  preview_event_counter: PreviewEventCounterTable;
+  preview_events: PreviewEventTable;
 };

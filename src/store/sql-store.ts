@@ -10,6 +10,7 @@ import { createDeliveryGroup } from './groups/delivery-group.ts';
 import { createDigestGroup } from './groups/digest-group.ts';
 import { createEndpointGroup } from './groups/endpoint-group.ts';
 import { createPipelineGroup } from './groups/pipeline-group.ts';
+import { createPreviewEventGroup } from './groups/preview-event-group.ts';
 import { createRuleGroup } from './groups/rule-group.ts';
 import { createSilenceGroup } from './groups/silence-group.ts';
 import { createSubscriberGroup } from './groups/subscriber-group.ts';
@@ -59,6 +60,7 @@ export function createSqlStore(ctx: StoreContext, lifecycle: StoreLifecycle): St
     digests: createDigestGroup(ctx),
     apiKeys: createApiKeyGroup(ctx),
     audit: createAuditGroup(ctx),
+    previewEvents: createPreviewEventGroup(ctx),
     migrate: lifecycle.migrate,
     async ping() {
       try {

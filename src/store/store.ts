@@ -1,5 +1,6 @@
 import type { Alert } from '../alerts/alert.ts';
 import type { Role } from '../http/roles.ts';
+import type { IntelEvent } from '../ingest/event-schema.ts';
 import type { RuleDefinition, Severity } from '../rules/rule-schema.ts';
 import type { ChangeFeed } from './change-feed.ts';
 
@@ -523,6 +524,33 @@ export type AuditStore = {
   ): Promise<Page<AuditEntry>>;
 };
 
+// ─── Recent events kept for rule previews ───────────────────────────────────
+
+export type StoredPreviewEvent = {
+  /** Position in the tenant's ring: ingest order. */
+  seq: number;
+  receivedAt: string;
+  event: IntelEvent;
+};
+
+export type PreviewEventQuery = Tenanted & {
+  /** `publishedAt >= from` */
+  from?: string;
+  /** `publishedAt < to` */
+  to?: string;
+};
+
+export type PreviewEventStore = {
+  /**
+   * Adds a batch of ingested events (in ingest order) and drops the tenant's older ones, so
+   * exactly the newest `capacity` remain. Several instances may append at once (PostgreSQL).
+   */
+  append(events: readonly IntelEvent[], options: Tenanted & { capacity: number }): Promise<void>;
+  /** The kept events, oldest first (ingest order), read page by page: never all in memory. */
+  scan(query?: PreviewEventQuery): AsyncIterable<StoredPreviewEvent>;
+  count(scope?: Tenanted): Promise<number>;
+};
+
 // ─── The whole store ────────────────────────────────────────────────────────
 
 export type Retention = {
@@ -554,6 +582,7 @@ export type Store = {
   digests: DigestStore;
   apiKeys: ApiKeyStore;
   audit: AuditStore;
+  previewEvents: PreviewEventStore;
   /** Runs pending migrations; safe to call on every start and from several instances at once. */
   migrate(): Promise<void>;
   /** Throws AppError TOCSIN_STORE_UNAVAILABLE (retryable) when the database cannot be reached. */

@@ -18,7 +18,7 @@ export type AlertRoutesDeps = { store: Store; now?: () => Date };
 
 const alertStatuses = ['active', 'suppressed', 'silenced'] as const satisfies readonly AlertStatus[];
 
-const matchExplanation = z
+export const matchExplanation = z
   .object({
     field: z.string().describe('dot path of the matched field'),
     text: z.string(),

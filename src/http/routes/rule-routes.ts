@@ -56,7 +56,7 @@ export function compileApiRule(document: unknown): CompiledRule {
  * that fails it through to `compileRule`, so that API and rule files report problems
  * identically. Path parameters still answer 400 at once.
  */
-function ruleBody(request: FastifyRequest): unknown {
+export function ruleBody(request: FastifyRequest): unknown {
   const failed = request.validationError;
   if (failed !== undefined && failed.validationContext !== 'body') throw failed;
   return request.body;
@@ -274,6 +274,6 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsyncZod {
   };
 }
 
-function isPlainObject(value: unknown): value is Record<string, unknown> {
+export function isPlainObject(value: unknown): value is Record<string, unknown> {
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }

@@ -3,6 +3,7 @@ import type { StoreDialect } from '../context.ts';
 import { initialMigration } from './001-initial.ts';
 import { clusterMigration } from './002-cluster.ts';
 import { rolesAndAuditMigration } from './004-roles-and-audit.ts';
+import { previewEventsMigration } from './005-preview-events.ts';
 
 /**
  * Migrations in code, so that the build and `tsx` need no folder scan. Names sort in the
@@ -15,6 +16,7 @@ export function createMigrationProvider(dialect: StoreDialect): MigrationProvide
         '001-initial': initialMigration(dialect),
         '002-cluster': clusterMigration(dialect),
         '004-roles-and-audit': rolesAndAuditMigration(dialect),
+        '005-preview-events': previewEventsMigration(dialect),
       };
     },
   };

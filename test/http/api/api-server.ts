@@ -10,6 +10,7 @@ import { alertRoutes } from '../../../src/http/routes/alert-routes.ts';
 import { apiKeyRoutes } from '../../../src/http/routes/api-key-routes.ts';
 import { auditRoutes } from '../../../src/http/routes/audit-routes.ts';
 import { deliveryRoutes } from '../../../src/http/routes/delivery-routes.ts';
+import { rulePreviewRoutes } from '../../../src/http/routes/rule-preview-routes.ts';
 import { ruleRoutes } from '../../../src/http/routes/rule-routes.ts';
 import { silenceRoutes } from '../../../src/http/routes/silence-routes.ts';
 import { subscriberRoutes } from '../../../src/http/routes/subscriber-routes.ts';
@@ -123,6 +124,7 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     audit: createAuditTrail({ store }),
     routes: [
       healthRoutes({ metrics: createMetrics(), checks: [{ name: 'store', check: () => store.ping() }] }),
+      rulePreviewRoutes({ store }),
       ruleRoutes({ store, matcher, fileRules: () => fileRules, onRuleRemoved: (id) => forgotten.push(id) }),
       silenceRoutes({ store, now }),
       alertRoutes({ store, now }),

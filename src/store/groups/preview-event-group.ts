@@ -1,0 +1,128 @@
+import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import type { Kysely } from 'kysely';
+import type { IntelEvent } from '../../ingest/event-schema.ts';
+import { chunk, type StoreContext, toMillis } from '../context.ts';
+import type { Database } from '../schema.ts';
+import {
+  DEFAULT_TENANT,
+  type PreviewEventQuery,
+  type PreviewEventStore,
+  type StoredPreviewEvent,
+} from '../store.ts';
+import { withStoreErrors } from '../store-errors.ts';
+
+/** Rows read per query while scanning: the scan holds one page at a time, never the ring. */
+const scanPage = 500;
+
+/**
+ * The preview ring: the newest `capacity` ingested events of a tenant. Each append takes a
+ * range of sequence numbers from the tenant's counter row (its row lock orders appends of
+ * several instances on PostgreSQL and is held only for this short transaction), inserts the
+ * events under them and deletes every row older than the newest `capacity`. Sequence numbers
+ * have no gaps, so exactly the newest `capacity` rows remain, whatever `capacity` was before.
+ *
+ * Bodies are the event JSON compressed with raw DEFLATE (node:zlib): briefs are prose-heavy
+ * JSON, which DEFLATE shrinks to about a third, and inflating is fast enough to scan the ring.
+ */
+export function createPreviewEventGroup(ctx: StoreContext): PreviewEventStore {
+  const { db } = ctx;
+
+  return {
+    append(events, options) {
+      const tenant = options.tenantId ?? DEFAULT_TENANT;
+      const capacity = Math.trunc(options.capacity);
+      if (events.length === 0 || capacity <= 0) return Promise.resolve();
+      const receivedAt = ctx.now().getTime();
+      // Only the newest `capacity` of a huge batch could survive the trim anyway.
+      const kept = events.length > capacity ? events.slice(events.length - capacity) : events;
+      const rows = kept.map((event) => ({
+        event_id: event.id,
+        published_at: toMillis(event.publishedAt),
+        body: deflateRawSync(JSON.stringify(event)),
+      }));
+      return withStoreErrors('preview events append', () =>
+        ctx.transaction(async (trx) => {
+          const next = await takeSequence(trx, tenant, events.length);
+          const first = next - rows.length;
+          for (const [part, offset] of chunkWithOffsets(rows, 200)) {
+            await trx
+              .insertInto('preview_events')
+              .values(
+                part.map((row, i) => ({
+                  tenant_id: tenant,
+                  seq: first + offset + i,
+                  event_id: row.event_id,
+                  published_at: row.published_at,
+                  received_at: receivedAt,
+                  body: row.body,
+                })),
+              )
+              .execute();
+          }
+          await trx
+            .deleteFrom('preview_events')
+            .where('tenant_id', '=', tenant)
+            .where('seq', '<', next - capacity)
+            .execute();
+        }),
+      );
+    },
+
+    async *scan(query: PreviewEventQuery = {}): AsyncGenerator<StoredPreviewEvent> {
+      const tenant = query.tenantId ?? DEFAULT_TENANT;
+      const from = query.from === undefined ? undefined : toMillis(query.from);
+      const to = query.to === undefined ? undefined : toMillis(query.to);
+      let after = -1;
+      for (;;) {
+        let select = db
+          .selectFrom('preview_events')
+          .select(['seq', 'received_at', 'body'])
+          .where('tenant_id', '=', tenant)
+          .where('seq', '>', after);
+        if (from !== undefined) select = select.where('published_at', '>=', from);
+        if (to !== undefined) select = select.where('published_at', '<', to);
+        const rows = await withStoreErrors('preview events scan', () =>
+          select.orderBy('seq').limit(scanPage).execute(),
+        );
+        for (const row of rows) {
+          yield {
+            seq: row.seq,
+            receivedAt: new Date(row.received_at).toISOString(),
+            event: JSON.parse(inflateRawSync(row.body).toString('utf8')) as IntelEvent,
+          };
+        }
+        if (rows.length < scanPage) return;
+        after = rows[rows.length - 1]!.seq;
+      }
+    },
+
+    async count(scope = {}) {
+      const tenant = scope.tenantId ?? DEFAULT_TENANT;
+      const row = await db
+        .selectFrom('preview_events')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('tenant_id', '=', tenant)
+        .executeTakeFirstOrThrow();
+      return Number(row.n);
+    },
+  };
+}
+
+/** Adds `count` to the tenant's counter and returns the new value (one past the last seq taken). */
+async function takeSequence(trx: Kysely<Database>, tenant: string, count: number): Promise<number> {
+  const row = await trx
+    .insertInto('preview_event_counter')
+    .values({ tenant_id: tenant, next_seq: count })
+    .onConflict((oc) =>
+      oc
+        .column('tenant_id')
+        .doUpdateSet((eb) => ({ next_seq: eb('preview_event_counter.next_seq', '+', count) })),
+    )
+    .returning('next_seq')
+    .executeTakeFirstOrThrow();
+  return Number(row.next_seq);
+}
+
+function chunkWithOffsets<T>(items: readonly T[], size: number): [T[], number][] {
+  return chunk(items, size).map((part, i) => [part, i * size]);
+}
