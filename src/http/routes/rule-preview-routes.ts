@@ -102,6 +102,7 @@ export function rulePreviewRoutes(deps: RulePreviewRoutesDeps): FastifyPluginAsy
     app.post(
       '/v1/rules/preview',
       {
+        config: { access: 'edit' },
         attachValidation: true,
         schema: {
           summary: 'Preview a draft rule over the recently ingested events',
@@ -133,6 +134,7 @@ export function rulePreviewRoutes(deps: RulePreviewRoutesDeps): FastifyPluginAsy
     app.post(
       '/v1/rules/validate',
       {
+        config: { access: 'edit' },
         schema: {
           summary: 'Check a rule as it is typed',
           description:
