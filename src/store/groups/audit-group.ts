@@ -1,21 +1,9 @@
 import type { Selectable } from 'kysely';
 import { isRole } from '../../http/roles.ts';
 import { decodeJsonOrNull, encodeJson, newId, type StoreContext, toIso } from '../context.ts';
+import { decodeKeysetCursor, encodeKeysetCursor } from '../keyset-cursor.ts';
 import type { AuditLogTable } from '../schema.ts';
 import { type AuditEntry, type AuditStore, DEFAULT_TENANT } from '../store.ts';
-
-/** Keyset cursor of the audit list: (at, id) of the last entry, newest first. */
-const encodeAuditCursor = (at: number, id: string) =>
-  Buffer.from(JSON.stringify([at, id])).toString('base64url');
-
-/** A cursor that is not one of ours reads as "from the newest", like the delivery list's. */
-function decodeAuditCursor(cursor: string): [number, string] {
-  try {
-    const [at, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [unknown, unknown];
-    if (typeof at === 'number' && typeof id === 'string') return [at, id];
-  } catch {}
-  return [Number.MAX_SAFE_INTEGER, ''];
-}
 
 function auditEntryFromRow(row: Selectable<AuditLogTable>): AuditEntry {
   return {
@@ -63,7 +51,7 @@ export function createAuditGroup(ctx: StoreContext): AuditStore {
 
     async list(query = {}) {
       const limit = Math.min(Math.max(query.limit ?? 50, 1), 1000);
-      const after = query.cursor === undefined ? undefined : decodeAuditCursor(query.cursor);
+      const after = query.cursor === undefined ? undefined : decodeKeysetCursor(query.cursor);
       const rows = await db
         .selectFrom('audit_log')
         .selectAll()
@@ -83,7 +71,7 @@ export function createAuditGroup(ctx: StoreContext): AuditStore {
       const last = page.at(-1);
       return {
         items: page.map(auditEntryFromRow),
-        nextCursor: rows.length > limit && last ? encodeAuditCursor(Number(last.at), last.id) : null,
+        nextCursor: rows.length > limit && last ? encodeKeysetCursor(Number(last.at), last.id) : null,
       };
     },
   };

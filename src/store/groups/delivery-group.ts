@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type UpdateObject } from 'kysely';
 import type { StoreContext } from '../context.ts';
+import { decodeKeysetCursor, encodeKeysetCursor } from '../keyset-cursor.ts';
 import type { Database } from '../schema.ts';
 import {
   type ClaimedJob,
@@ -13,17 +14,6 @@ import { withStoreErrors } from '../store-errors.ts';
 import { deliveryJobFromRow } from './delivery-job-row.ts';
 
 const statuses: DeliveryStatus[] = ['pending', 'sending', 'sent', 'failed', 'dead'];
-
-/** Keyset cursor of the job list: (created_at, id) of the last item, newest first. */
-const encodeListCursor = (createdAt: number, id: string) =>
-  Buffer.from(JSON.stringify([createdAt, id])).toString('base64url');
-function decodeListCursor(cursor: string): [number, string] {
-  try {
-    const [createdAt, id] = JSON.parse(Buffer.from(cursor, 'base64url').toString()) as [unknown, unknown];
-    if (typeof createdAt === 'number' && typeof id === 'string') return [createdAt, id];
-  } catch {}
-  return [Number.MAX_SAFE_INTEGER, ''];
-}
 
 /**
  * The outbox. A job is claimed by setting it `sending` with a lease and a fresh lease token,
@@ -57,7 +47,7 @@ export function createDeliveryGroup(ctx: StoreContext): DeliveryStore {
 
     async list(query = {}) {
       const limit = Math.min(Math.max(query.limit ?? 50, 1), 1000);
-      const after = query.cursor === undefined ? undefined : decodeListCursor(query.cursor);
+      const after = query.cursor === undefined ? undefined : decodeKeysetCursor(query.cursor);
       const rows = await db
         .selectFrom('delivery_jobs')
         .selectAll()
@@ -84,7 +74,7 @@ export function createDeliveryGroup(ctx: StoreContext): DeliveryStore {
       const last = page.at(-1);
       return {
         items: page.map(deliveryJobFromRow),
-        nextCursor: rows.length > limit && last ? encodeListCursor(last.created_at, last.id) : null,
+        nextCursor: rows.length > limit && last ? encodeKeysetCursor(last.created_at, last.id) : null,
       };
     },
 
