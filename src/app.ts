@@ -1,13 +1,16 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import type { Config } from './config.ts';
+import { createDigestMetrics } from './delivery/email/digest-metrics.ts';
 import { createEmailDelivery, publicUrlWarning } from './delivery/email/email-delivery.ts';
 import type { DeliveryChannel } from './delivery/outbox/channel.ts';
 import { createOutboxDispatcher } from './delivery/outbox/outbox-dispatcher.ts';
 import { createOutboxMetrics } from './delivery/outbox/outbox-metrics.ts';
 import { parseRetrySchedule } from './delivery/outbox/retry-schedule.ts';
+import { createWebhookMetrics } from './delivery/webhook/webhook-metrics.ts';
 import { createWebhookService } from './delivery/webhook/webhook-service.ts';
 import { createStreamHub } from './delivery/websocket/stream-hub.ts';
+import { createStreamMetrics } from './delivery/websocket/stream-metrics.ts';
 import { streamRoutes } from './delivery/websocket/stream-routes.ts';
 import { createStreamTokens } from './delivery/websocket/stream-tokens.ts';
 import { ensureFirstApiKey, loadOrCreateSecret } from './http/api-keys.ts';
@@ -15,6 +18,7 @@ import { createAuditTrail } from './http/audit-trail.ts';
 import { createApiKeyAuth } from './http/auth.ts';
 import { eventRoutes } from './http/event-routes.ts';
 import { healthRoutes, type ReadinessCheck } from './http/health-routes.ts';
+import { createHttpMetrics } from './http/http-metrics.ts';
 import { createHttpServer } from './http/http-server.ts';
 import { createMetrics, registerDeliveryGauge } from './http/metrics.ts';
 import { alertRoutes } from './http/routes/alert-routes.ts';
@@ -57,6 +61,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     heartbeatMs: config.heartbeatMs,
     limits: config.stream,
     pollMs: config.stream.pollMs,
+    metrics: createStreamMetrics(metrics.registry),
   });
   const streamTokens = createStreamTokens({ secret, ttlMs: config.stream.tokenTtlMs });
   const webhooks = createWebhookService({
@@ -64,9 +69,17 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     settings: config.webhooks,
     publicUrl: config.publicUrl,
     logger,
+    metrics: createWebhookMetrics(metrics.registry, { endpoints: store.endpoints }),
   });
   // The delivery channels; a job whose channel is not registered stays pending.
-  const email = createEmailDelivery({ config, store, secret, logger, wake: () => outbox.wake() });
+  const email = createEmailDelivery({
+    config,
+    store,
+    secret,
+    logger,
+    wake: () => outbox.wake(),
+    digestMetrics: createDigestMetrics(metrics.registry),
+  });
   const channels: DeliveryChannel[] = [webhooks.channel, email.channel];
   const outbox = createOutboxDispatcher({
     store,
@@ -119,6 +132,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
   const http = await createHttpServer({
     logger,
     maxBodyBytes: config.maxBodyBytes,
+    metrics: createHttpMetrics(metrics.registry),
     auth: createApiKeyAuth({ store, secret, staticKey: config.apiKey }),
     audit: createAuditTrail({ store }),
     rateLimit: config.rateLimit,

@@ -11,6 +11,7 @@ import {
 import type { Logger } from '../logger.ts';
 import { checkAccessDeclaration } from './auth.ts';
 import { errorHandler, notFoundHandler } from './error-handler.ts';
+import type { HttpMetrics } from './http-metrics.ts';
 import { type RateLimitSettings, rateLimits } from './rate-limits.ts';
 import { type Access, isAccess, rolesWith } from './roles.ts';
 import { securityHeaders } from './security-headers.ts';
@@ -31,6 +32,7 @@ export async function createHttpServer(deps: {
   /** Origins allowed to call the API from a browser (security-headers.ts); unset or empty: CORS off. */
   corsOrigins?: string[];
   routes: FastifyPluginAsync[];
+  metrics?: HttpMetrics;
 }) {
   const app = Fastify({
     loggerInstance: deps.logger,
@@ -43,6 +45,8 @@ export async function createHttpServer(deps: {
   app.setNotFoundHandler(notFoundHandler);
   // Every route says who may call it (auth.ts reads it); one that does not fails to register.
   app.addHook('onRoute', checkAccessDeclaration);
+  const { metrics } = deps;
+  if (metrics) app.addHook('onResponse', async (request, reply) => metrics.observe(request, reply));
 
   await app.register(swagger, {
     openapi: {

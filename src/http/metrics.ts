@@ -2,7 +2,9 @@ import { Counter, collectDefaultMetrics, Gauge, Histogram, Registry } from 'prom
 
 /**
  * One registry per app instance (tests start several apps in one process, so nothing
- * registers on prom-client's global registry).
+ * registers on prom-client's global registry). The pipeline's metrics are here; each delivery
+ * part and the HTTP server create theirs on this registry in their own module
+ * (`*-metrics.ts` beside the code that records them), wired in app.ts.
  */
 export function createMetrics() {
   const registry = new Registry();
@@ -49,6 +51,12 @@ export function createMetrics() {
       name: 'tocsin_event_processing_seconds',
       help: 'Time from an event batch being received to its alerts being stored (end-to-end latency)',
       buckets: [0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
+      registers: [registry],
+    }),
+    matchingSeconds: new Histogram({
+      name: 'tocsin_matching_seconds',
+      help: 'Time matching one batch of events against the rules (rule index and alert engine), per batch; its _sum over tocsin_events_processed_total is the time per event',
+      buckets: [0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.5, 1, 5],
       registers: [registry],
     }),
   };

@@ -69,7 +69,9 @@ export function createEventProcessor(deps: {
     receivedAt: number,
   ): Promise<StoredAlert[]> {
     const alerts: Alert[] = [];
+    const matchingStarted = performance.now();
     for (const event of events) alerts.push(...current.process(event, deps.matcher.match(event)));
+    deps.metrics.matchingSeconds.observe((performance.now() - matchingStarted) / 1000);
     const changes = current.takeChanges();
 
     const at = now();

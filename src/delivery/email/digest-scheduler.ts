@@ -1,4 +1,5 @@
 import type { DeliveryJob, Store, Subscription } from '../../store/store.ts';
+import type { DigestMetrics } from './digest-metrics.ts';
 import { type DigestCadence, lastEndedPeriod, nextPeriodEnd } from './digest-period.ts';
 
 /**
@@ -37,6 +38,7 @@ export type DigestSchedulerOptions = {
   onBuilt?: (jobs: DeliveryJob[]) => void;
   /** Longest wait between ticks (default 60 s). */
   tickMs?: number;
+  metrics?: DigestMetrics;
   now?: () => Date;
 };
 
@@ -63,6 +65,7 @@ export function createDigestScheduler(options: DigestSchedulerOptions) {
     const at = now();
     let nextDue: Date | undefined;
     const built: DeliveryJob[] = [];
+    let unbuilt = 0;
     const [subscriptions, subscribers] = await Promise.all([
       store.subscriptions.list({ channel: 'email' }),
       store.subscribers.list(),
@@ -88,6 +91,7 @@ export function createDigestScheduler(options: DigestSchedulerOptions) {
         if (job) built.push(job);
       } catch (error) {
         // Not remembered: the next tick tries this period again.
+        unbuilt += 1;
         logger.error(
           { err: error, subscriptionId: subscription.id, period: period.key },
           'digest: building failed',
@@ -95,6 +99,7 @@ export function createDigestScheduler(options: DigestSchedulerOptions) {
       }
     }
     for (const id of lastBuilt.keys()) if (!live.has(id)) lastBuilt.delete(id);
+    options.metrics?.passed(now(), unbuilt);
     if (built.length > 0) options.onBuilt?.(built);
     return { built, nextPeriodEnd: nextDue };
   }

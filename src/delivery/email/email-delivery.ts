@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import type { Config } from '../../config.ts';
 import { AppError } from '../../errors.ts';
 import type { Store } from '../../store/store.ts';
+import type { DigestMetrics } from './digest-metrics.ts';
 import { createDigestScheduler, type DigestSchedulerLogger } from './digest-scheduler.ts';
 import { createEmailChannel } from './email-channel.ts';
 import { parseMailbox } from './header-safety.ts';
@@ -28,6 +29,7 @@ export type EmailDeliveryDeps = {
   logger: DigestSchedulerLogger;
   /** Called when digests were built: wake the outbox. */
   wake: () => void;
+  digestMetrics?: DigestMetrics;
   now?: () => Date;
 };
 
@@ -58,6 +60,7 @@ export function createEmailDelivery(deps: EmailDeliveryDeps) {
     store,
     logger: deps.logger,
     onBuilt: () => deps.wake(),
+    ...(deps.digestMetrics && { metrics: deps.digestMetrics }),
     ...(deps.now && { now: deps.now }),
   });
   return { channel, scheduler, routes: unsubscribeRoutes({ store, tokens }), transport };

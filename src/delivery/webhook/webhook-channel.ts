@@ -3,6 +3,7 @@ import type { ClaimedJob, Store, StoredAlert, WebhookEndpoint } from '../../stor
 import type { DeliveryChannel, SendResult } from '../outbox/channel.ts';
 import { alertmanagerPayload } from './alertmanager-payload.ts';
 import type { EndpointRateLimit } from './endpoint-rate-limit.ts';
+import type { WebhookMetrics } from './webhook-metrics.ts';
 import { classifyExchange } from './webhook-outcome.ts';
 import { alertDigestPayload, alertFiredPayload, pingPayload } from './webhook-payload.ts';
 import type { WebhookSender } from './webhook-sender.ts';
@@ -37,6 +38,7 @@ export type WebhookChannelOptions = {
   disableAfterMs?: number;
   /** Attempts before a 3xx or a plain 4xx fails the delivery (default 3). */
   clientErrorAttempts?: number;
+  metrics?: WebhookMetrics;
   now?: () => Date;
 };
 
@@ -157,6 +159,7 @@ export function createWebhookChannel(options: WebhookChannelOptions) {
         }),
         now: now().getTime(),
       });
+      options.metrics?.attempted(endpoint.id, exchange.durationMs, result.kind);
       // An attempt cut short by the dispatcher (closing, lease) says nothing about the endpoint.
       if (!signal.aborted) await noteHealth(endpoint, result, isGone);
       return result;

@@ -2,6 +2,7 @@ import type { Store } from '../../store/store.ts';
 import { createEndpointRateLimit } from './endpoint-rate-limit.ts';
 import { createSsrfGuard } from './ssrf-guard.ts';
 import { createWebhookChannel } from './webhook-channel.ts';
+import type { WebhookMetrics } from './webhook-metrics.ts';
 import { createWebhookSender } from './webhook-sender.ts';
 
 /** The webhook settings of the configuration (config.ts, README "Configuration"). */
@@ -28,6 +29,7 @@ export function createWebhookService(deps: {
   settings: WebhookSettings;
   publicUrl: string;
   logger: { warn(obj: object, msg?: string): void };
+  metrics?: WebhookMetrics;
   now?: () => Date;
 }) {
   const { settings } = deps;
@@ -45,6 +47,7 @@ export function createWebhookService(deps: {
     ...(settings.ratePerSecond !== undefined && {
       rateLimit: createEndpointRateLimit({ perSecond: settings.ratePerSecond }),
     }),
+    ...(deps.metrics && { metrics: deps.metrics }),
     ...(deps.now && { now: deps.now }),
   });
   return {

@@ -12,6 +12,7 @@ import {
   streamCloseCodes,
   streamErrorCodes,
 } from './stream-messages.ts';
+import type { StreamMetrics } from './stream-metrics.ts';
 
 export type StreamLimits = {
   /** Unsent bytes a connection may hold before it is closed with 1013. */
@@ -41,6 +42,7 @@ export function createStreamConnection(deps: {
   expiresAt?: number | undefined;
   limits: StreamLimits;
   logger: Logger;
+  metrics?: StreamMetrics;
   onClosed: () => void;
 }) {
   const { socket, limits } = deps;
@@ -91,7 +93,7 @@ export function createStreamConnection(deps: {
     /** Ends the connection: no more frames are queued; the close frame follows the ones in flight. */
     close(code: number, reason: string): void {
       if (connection.phase === 'closed') return;
-      finish();
+      finish('server', code);
       socket.close(code, reason);
       // A peer that never answers the close handshake (not reading at all) is cut off.
       setTimeout(() => socket.terminate(), 10_000).unref();
@@ -101,7 +103,7 @@ export function createStreamConnection(deps: {
     beat(frame: Buffer): void {
       if (!connection.isAlive) {
         deps.logger.debug({ tenantId: deps.principal.tenantId }, 'stream peer did not answer a ping');
-        finish();
+        finish('server', 1006);
         socket.terminate();
         return;
       }
@@ -111,11 +113,13 @@ export function createStreamConnection(deps: {
     },
   };
 
-  function finish(): void {
+  /** `by`: who ended it (`server` with the code it chose, 1006 for a silent peer cut off; `client`: its close frame's code). */
+  function finish(by: 'server' | 'client', code: number): void {
     if (connection.phase === 'closed') return;
     connection.phase = 'closed';
     clearTimeout(expiryTimer);
     queue.clear();
+    deps.metrics?.closed(by, code);
     deps.onClosed();
   }
 
@@ -162,7 +166,8 @@ export function createStreamConnection(deps: {
   socket.on('pong', () => {
     connection.isAlive = true;
   });
-  socket.on('close', finish);
+  deps.metrics?.opened();
+  socket.on('close', (code: number) => finish('client', code));
   socket.on('error', (error) => deps.logger.debug({ err: error }, 'stream socket error'));
   if (deps.expiresAt !== undefined) armExpiry(deps.expiresAt);
 

@@ -6,6 +6,7 @@ import { cursorOrder } from './cursor-order.ts';
 import { createStreamConnection, type StreamConnection, type StreamLimits } from './stream-connection.ts';
 import type { StreamFilter } from './stream-filter.ts';
 import { alertFrame, messageFrame, streamCloseCodes } from './stream-messages.ts';
+import type { StreamMetrics } from './stream-metrics.ts';
 
 /** The part of the store the hub reads: the alert log, in commit order (see store/alert-log.ts). */
 export type AlertLog = {
@@ -68,6 +69,7 @@ export function createStreamHub(deps: {
   heartbeatMs: number;
   pollMs?: number;
   limits: StreamHubLimits;
+  metrics?: StreamMetrics;
 }) {
   const { log, logger, limits } = deps;
   const tails = new Map<string, Tail>();
@@ -232,6 +234,7 @@ export function createStreamHub(deps: {
         expiresAt: options.expiresAt,
         limits,
         logger,
+        ...(deps.metrics && { metrics: deps.metrics }),
         onClosed: () => {
           connections.delete(connection);
           tail.connections.delete(connection);

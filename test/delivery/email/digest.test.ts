@@ -1,5 +1,11 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { Registry } from 'prom-client';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Alert } from '../../../src/alerts/alert.ts';
+import { createDigestMetrics } from '../../../src/delivery/email/digest-metrics.ts';
 import { createDigestScheduler, type DigestScheduler } from '../../../src/delivery/email/digest-scheduler.ts';
 import { createEmailChannel } from '../../../src/delivery/email/email-channel.ts';
 import { createMailTransport } from '../../../src/delivery/email/mail-transport.ts';
@@ -10,11 +16,13 @@ import {
 } from '../../../src/delivery/outbox/outbox-dispatcher.ts';
 import { parseRetrySchedule } from '../../../src/delivery/outbox/retry-schedule.ts';
 import { digestJobId } from '../../../src/store/delivery-ids.ts';
+import { createSqliteStore } from '../../../src/store/sqlite-store.ts';
 import type { Store, Subscription } from '../../../src/store/store.ts';
 import {
   assertPostgresReachable,
   type Backend,
   type Clock,
+  createClock,
   type Harness,
   makeAlert,
   postgresHarness,
@@ -37,6 +45,8 @@ type Rig = {
   subscription: Subscription;
   scheduler: DigestScheduler;
   dispatcher: OutboxDispatcher;
+  /** The scheduler's metrics. */
+  registry: Registry;
   close(): Promise<void>;
 };
 
@@ -84,8 +94,15 @@ async function startRig(
     schedule: parseRetrySchedule('0s,1s'),
     now: clock.now,
   });
-  const scheduler = createDigestScheduler({ store, logger: silent, now: clock.now });
+  const registry = new Registry();
+  const scheduler = createDigestScheduler({
+    store,
+    logger: silent,
+    metrics: createDigestMetrics(registry),
+    now: clock.now,
+  });
   return {
+    registry,
     backend,
     store,
     clock,
@@ -157,6 +174,10 @@ describe('a daily digest at 08:00 Europe/Berlin', () => {
     expect(first.built[0]!.id).toBe(digestJobId(rig.subscription.id, 'daily@2026-03-28T07:00:00Z'));
     // The next one is due at 08:00 CEST, 23 hours later.
     expect(first.nextPeriodEnd?.toISOString()).toBe('2026-03-29T06:00:00.000Z');
+    const gauge = async (name: string) => (await rig!.registry.getSingleMetric(name)!.get()).values;
+    expect(await gauge('tocsin_digest_last_pass_timestamp_seconds')).toEqual([
+      { labels: {}, value: Date.parse('2026-03-28T07:00:00.000Z') / 1000 },
+    ]);
     expect(await rig.dispatcher.runOnce()).toMatchObject({ claimed: 1, sent: 1 });
     const [day1] = await rig.receiver.waitForAccepted(1);
     expect(listedTitles(day1!.parsed.text ?? '')).toEqual([
@@ -279,5 +300,57 @@ describe.each([
     expect(results.flatMap((result) => result.built)).toHaveLength(1);
     const jobs = await rig.store.deliveries.list({ subscriptionId: rig.subscription.id });
     expect(jobs.items.map((job) => job.kind)).toEqual(['digest']);
+  });
+});
+
+describe('digest scheduler metrics', () => {
+  it('counts a subscription whose ended period failed to build as overdue, until a pass builds it', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'tocsin-digest-metrics-'));
+    const filename = join(dir, 'tocsin.db');
+    const clock = createClock('2026-03-27T12:00:00.000Z');
+    // A short busy timeout: the build below meets a write lock another connection holds.
+    const store = createSqliteStore({ filename, now: clock.now, busyTimeoutMs: 50 });
+    const lock = new Database(filename);
+    try {
+      await store.migrate();
+      const subscriber = await store.subscribers.create({ name: 'Desk', email: 'desk@example.com' });
+      const subscription = await store.subscriptions.create({
+        subscriberId: subscriber.id,
+        channel: 'email',
+        mode: 'hourly',
+      });
+      const alert = makeAlert({ receivedAt: clock.now().toISOString() });
+      await store.pipeline.commit({
+        alerts: [alert],
+        ledger: [],
+        groupStates: [],
+        jobs: [],
+        digestEntries: [{ subscriptionId: subscription.id, alertId: alert.id, receivedAt: alert.receivedAt }],
+      });
+      const registry = new Registry();
+      const scheduler = createDigestScheduler({
+        store,
+        logger: silent,
+        metrics: createDigestMetrics(registry),
+        now: clock.now,
+      });
+      const gauge = async (name: string) => (await registry.getSingleMetric(name)!.get()).values[0]?.value;
+
+      clock.ms = Date.parse('2026-03-27T13:00:00.000Z');
+      lock.exec('BEGIN IMMEDIATE');
+      expect((await scheduler.tick()).built).toEqual([]);
+      expect(await gauge('tocsin_digest_overdue_subscriptions')).toBe(1);
+      expect(await gauge('tocsin_digest_last_pass_timestamp_seconds')).toBe(clock.ms / 1000);
+
+      lock.exec('ROLLBACK');
+      clock.advance(60_000);
+      expect((await scheduler.tick()).built).toHaveLength(1);
+      expect(await gauge('tocsin_digest_overdue_subscriptions')).toBe(0);
+      expect(await gauge('tocsin_digest_last_pass_timestamp_seconds')).toBe(clock.ms / 1000);
+    } finally {
+      lock.close();
+      await store.close();
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

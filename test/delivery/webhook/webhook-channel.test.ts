@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
+import { Registry } from 'prom-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   createOutboxDispatcher,
@@ -17,6 +18,7 @@ import {
   createWebhookChannel,
   type WebhookChannelOptions,
 } from '../../../src/delivery/webhook/webhook-channel.ts';
+import { createWebhookMetrics } from '../../../src/delivery/webhook/webhook-metrics.ts';
 import { webhookPayloadSchema } from '../../../src/delivery/webhook/webhook-payload.ts';
 import { createWebhookSender, type WebhookSender } from '../../../src/delivery/webhook/webhook-sender.ts';
 import { deliveryJobId } from '../../../src/store/delivery-ids.ts';
@@ -128,7 +130,8 @@ describe('webhook channel through the outbox, against real receivers', () => {
       n <= 2 ? { status: 500, body: 'try later' } : { status: 200, body: 'ok' };
     const { endpoint, jobIds } = await endpointWithJobs(hooks.url, 1);
     const [id] = jobIds as [string];
-    await startOutbox({ schedule: '0s,100ms,100ms,100ms' });
+    const registry = new Registry();
+    await startOutbox({ schedule: '0s,100ms,100ms,100ms', metrics: createWebhookMetrics(registry) });
 
     await waitFor('the delivery', async () => (await statusOf(id)) === 'sent');
     await sleep(300);
@@ -154,6 +157,11 @@ describe('webhook channel through the outbox, against real receivers', () => {
       [500, 'HTTP 500', 'try later'],
     ]);
     expect((await store.endpoints.get(endpoint.id))?.failingSince).toBeNull();
+    // Per endpoint: two failed attempts (retry), one delivered, three timed requests.
+    const metrics = await registry.metrics();
+    expect(metrics).toContain(`tocsin_webhook_attempts_total{endpoint="${endpoint.id}",result="retry"} 2`);
+    expect(metrics).toContain(`tocsin_webhook_attempts_total{endpoint="${endpoint.id}",result="ok"} 1`);
+    expect(metrics).toContain(`tocsin_webhook_request_duration_seconds_count{endpoint="${endpoint.id}"} 3`);
   });
 
   it('429 with Retry-After: 2 — the next attempt comes no earlier than 2 s later', async () => {
@@ -173,9 +181,28 @@ describe('webhook channel through the outbox, against real receivers', () => {
     const hooks = await receiver();
     hooks.reply = () => ({ status: 410, body: 'gone' });
     const { endpoint, subscription, jobIds } = await endpointWithJobs(hooks.url, 1);
+    const other = await store.endpoints.create({ url: hooks.url });
+    const registry = new Registry();
+    createWebhookMetrics(registry, { endpoints: store.endpoints });
+    const disabledGauge = async () =>
+      (await registry.getSingleMetric('tocsin_webhook_endpoint_disabled')!.get()).values;
+    expect(await disabledGauge()).toEqual(
+      expect.arrayContaining([
+        { labels: { endpoint: endpoint.id }, value: 0 },
+        { labels: { endpoint: other.id }, value: 0 },
+      ]),
+    );
     await startOutbox({ schedule: '0s,50ms,50ms' });
 
     await waitFor('the failure', async () => (await statusOf(jobIds[0]!)) === 'failed');
+    expect(await disabledGauge()).toEqual(
+      expect.arrayContaining([
+        { labels: { endpoint: endpoint.id }, value: 1 },
+        { labels: { endpoint: other.id }, value: 0 },
+      ]),
+    );
+    await store.endpoints.delete(other.id);
+    expect(await disabledGauge()).toEqual([{ labels: { endpoint: endpoint.id }, value: 1 }]);
     const disabled = await store.endpoints.get(endpoint.id);
     expect(disabled).toMatchObject({ disabled: true, disabledReason: 'the endpoint answered HTTP 410 Gone' });
     expect((await store.deliveries.get(jobIds[0]!))?.lastError).toMatch(/^HTTP 410 Gone/);

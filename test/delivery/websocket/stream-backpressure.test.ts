@@ -58,6 +58,8 @@ describe('/v1/stream back-pressure (real ws clients)', () => {
     // The slow client reads again: what was on the wire, then the close frame.
     slow.socket.resume();
     expect((await slow.waitForClose(5_000)).code).toBe(1013);
+    const closes = await service.app.metrics.registry.getSingleMetric('tocsin_stream_closes_total')!.get();
+    expect(closes.values).toEqual([{ labels: { code: '1013', by: 'server' }, value: 1 }]);
     const before = alertMessages(slow.messages);
     expect(before.length).toBeGreaterThan(0);
     expect(before.length).toBeLessThan(produced);
