@@ -263,6 +263,9 @@ const envSchema = z.object({
   TOCSIN_DKIM_PRIVATE_KEY: optional(z.string().min(1)),
 });
 
+/** The names of every variable the service reads (what deployment files may set). */
+export const configVariableNames: readonly string[] = Object.keys(envSchema.shape);
+
 /** DKIM is all or nothing: a half-configured signer would send unsigned mail without a word. */
 const dkimVariables = ['TOCSIN_DKIM_DOMAIN', 'TOCSIN_DKIM_SELECTOR', 'TOCSIN_DKIM_PRIVATE_KEY'] as const;
 
