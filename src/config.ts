@@ -573,3 +573,28 @@ function readPem(value: string, cwd: string): { pem: string } | { problem: strin
   }
   return text.includes('-----BEGIN') ? { pem: text } : { problem: `${path} holds no PEM block` };
 }
+
+/**
+ * What the CLI's client commands (`tocsin tail`) take from the environment when no flag says
+ * otherwise: the port a service started with the same environment listens on, and the API key
+ * it accepts. Parsed by the same rules as the service's, so `PORT=abc` fails alike.
+ */
+export type ClientConfig = { port: number; apiKey: string | undefined };
+
+const clientEnvSchema = envSchema.pick({ PORT: true, TOCSIN_API_KEY: true });
+
+export function loadClientConfig(env: Record<string, string | undefined> = process.env): ClientConfig {
+  const result = clientEnvSchema.safeParse(env);
+  if (!result.success) {
+    const problems = result.error.issues.map((issue) => ({
+      variable: String(issue.path[0]),
+      message: issue.message,
+    }));
+    throw new AppError(
+      'TOCSIN_INVALID_CONFIG',
+      problems.map((problem) => `${problem.variable}: ${problem.message}`).join('\n'),
+      { details: { problems } },
+    );
+  }
+  return { port: result.data.PORT, apiKey: result.data.TOCSIN_API_KEY };
+}

@@ -18,6 +18,10 @@ export const commands: Record<string, CommandEntry> = {
     summary: 'check rule files and print every problem',
     load: async () => (await import('./validate-command.ts')).validateCommand,
   },
+  tail: {
+    summary: 'stream alerts from a running service to the terminal',
+    load: async () => (await import('./tail-command.ts')).tailCommand,
+  },
   keys: {
     summary: 'list, create and revoke API keys',
     load: async () => (await import('./keys-command.ts')).keysCommand,
