@@ -192,6 +192,7 @@ async function main(): Promise<void> {
   const store = createStore({ dataDir, logger });
   await store.migrate();
   const hub = createStreamHub({
+    keys: store.apiKeys,
     log: store.alerts,
     logger,
     heartbeatMs: 25_000,
@@ -208,7 +209,12 @@ async function main(): Promise<void> {
     maxBodyBytes: 1024 ** 2,
     auth: createApiKeyAuth({ store, secret, staticKey: apiKey }),
     routes: [
-      streamRoutes({ hub, tokens: createStreamTokens({ secret, ttlMs: 3_600_000 }), heartbeatMs: 25_000 }),
+      streamRoutes({
+        hub,
+        tokens: createStreamTokens({ secret, ttlMs: 3_600_000 }),
+        keys: store.apiKeys,
+        heartbeatMs: 25_000,
+      }),
     ],
   });
   await hub.start();

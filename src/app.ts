@@ -40,6 +40,7 @@ import type { CompiledRule } from './rules/compiled-rule.ts';
 import { loadRules } from './rules/load-rules.ts';
 import { createRuleIndex } from './rules/rule-index.ts';
 import { createStore } from './store/create-store.ts';
+import { apiKeyChannel } from './store/groups/api-key-group.ts';
 import { createRetentionJob } from './store/retention-job.ts';
 
 /**
@@ -57,6 +58,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
   const store = createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
   const hub = createStreamHub({
     log: store.alerts,
+    keys: store.apiKeys,
     logger,
     heartbeatMs: config.heartbeatMs,
     limits: config.stream,
@@ -140,7 +142,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     routes: [
       healthRoutes({ metrics, checks }),
       eventRoutes({ processor, metrics, maxBodyBytes: config.maxBodyBytes }),
-      streamRoutes({ hub, tokens: streamTokens, heartbeatMs: config.heartbeatMs }),
+      streamRoutes({ hub, tokens: streamTokens, keys: store.apiKeys, heartbeatMs: config.heartbeatMs }),
       pageRoutes(),
       rulePreviewRoutes({ store }),
       ruleRoutes({
@@ -185,6 +187,12 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       // (applying a rule twice is a no-op).
       ruleSync.start();
       store.changes.on('alerts', () => hub.wake());
+      // A revoked key's streams close on every instance (4003); without a key id (the version
+      // check's "something changed"), the keys of all open streams are looked up.
+      store.changes.on(apiKeyChannel, (keyId) => {
+        if (keyId) hub.keyRevoked(keyId);
+        else void hub.checkRevocations();
+      });
       await store.changes.start();
       await loadApiRules();
       await hub.start();

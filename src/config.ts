@@ -4,6 +4,7 @@ import { isIP } from 'node:net';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseMailbox } from './delivery/email/header-safety.ts';
+import { parseRetrySchedule } from './delivery/outbox/retry-schedule.ts';
 import type { WebhookSettings } from './delivery/webhook/webhook-service.ts';
 import { AppError } from './errors.ts';
 import { parseDuration } from './rules/rule-schema.ts';
@@ -33,29 +34,59 @@ const port = z.string().transform((text, ctx) => {
   return value;
 });
 
-const toPositiveInt = (text: string, ctx: z.RefinementCtx) => {
+/** A whole number from 1 to `max`: the bound keeps timers (at most 2^31-1 ms) and date math in range. */
+const toPositiveInt = (text: string, ctx: z.RefinementCtx, max = Number.MAX_SAFE_INTEGER) => {
   const value = Number(text);
   if (!/^\d+$/.test(text.trim()) || value <= 0) {
     ctx.addIssue({ code: 'custom', message: `expected a positive integer, got "${text}"` });
     return z.NEVER;
   }
+  if (value > max) {
+    ctx.addIssue({ code: 'custom', message: `expected at most ${max}, got "${text}"` });
+    return z.NEVER;
+  }
   return value;
 };
 
-const positiveInt = (fallback: number) => z.string().default(String(fallback)).transform(toPositiveInt);
+const positiveInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
+  z
+    .string()
+    .default(String(fallback))
+    .transform((text, ctx) => toPositiveInt(text, ctx, max));
 
-/** Durations as in rules (`90s`, `30m`, `24h`, `7d`), spaces around the parts tolerated. */
-const duration = z.string().transform((text, ctx) => {
-  const match = /^\s*(\d+)\s*(s|m|h|d)\s*$/.exec(text);
-  if (!match) {
-    ctx.addIssue({
-      code: 'custom',
-      message: `expected a duration such as 90s, 30m, 24h or 7d, got "${text}"`,
-    });
-    return z.NEVER;
-  }
-  return parseDuration(`${match[1]}${match[2]}`);
-});
+const hourMs = 3_600_000;
+const dayMs = 24 * hourMs;
+
+/** Durations as in rules (`90s`, `30m`, `24h`, `7d`), spaces around the parts tolerated, at most `max`. */
+const duration = (max: string) =>
+  z.string().transform((text, ctx) => {
+    const match = /^\s*(\d+)\s*(s|m|h|d)\s*$/.exec(text);
+    if (!match) {
+      ctx.addIssue({
+        code: 'custom',
+        message: `expected a duration such as 90s, 30m, 24h or 7d, got "${text}"`,
+      });
+      return z.NEVER;
+    }
+    const ms = parseDuration(`${match[1]}${match[2]}`);
+    if (ms > parseDuration(max)) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration of at most ${max}, got "${text}"` });
+      return z.NEVER;
+    }
+    return ms;
+  });
+
+/** TOCSIN_RETRY_SCHEDULE: each delay at most a week (the default's longest is 10h). */
+const maxRetryDelayMs = 7 * dayMs;
+const retrySchedule = z
+  .string()
+  .regex(
+    /^\s*\d+(ms|s|m|h|d)(\s*,\s*\d+(ms|s|m|h|d))*\s*$/,
+    'expected a comma-separated list of durations, e.g. 0s,5s,5m,30m',
+  )
+  .refine((text) => parseRetrySchedule(text).every((delay) => delay <= maxRetryDelayMs), {
+    message: 'expected every delay to be at most 7d',
+  });
 
 const brokerList = z.string().transform((text, ctx) => {
   const brokers = text
@@ -202,8 +233,8 @@ const envSchema = z.object({
   // Never echoed: a bad value is reported by name only.
   KAFKA_SASL_PASSWORD: optional(z.string()),
   TOCSIN_KAFKA_CREATE_TOPICS: optional(flag),
-  TOCSIN_KAFKA_TOPIC_PARTITIONS: optional(z.string().transform(toPositiveInt)),
-  TOCSIN_KAFKA_TOPIC_REPLICATION: optional(z.string().transform(toPositiveInt)),
+  TOCSIN_KAFKA_TOPIC_PARTITIONS: optional(z.string().transform((text, ctx) => toPositiveInt(text, ctx))),
+  TOCSIN_KAFKA_TOPIC_REPLICATION: optional(z.string().transform((text, ctx) => toPositiveInt(text, ctx))),
   TOCSIN_DRAIN_DELAY_MS: nonNegativeInt(0),
   SMTP_URL: optional(url(['smtp:', 'smtps:'], 'smtp://user:pass@host:587')),
   TOCSIN_PUBLIC_URL: optional(url(['http:', 'https:'], 'https://alerts.example.com')),
@@ -212,43 +243,37 @@ const envSchema = z.object({
   TOCSIN_MAX_BODY: byteSize.default(10 * 1024 ** 2),
   TOCSIN_API_KEY: optional(z.string().min(16, 'must be at least 16 characters')),
   LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
-  TOCSIN_HEARTBEAT_MS: positiveInt(25_000),
+  TOCSIN_HEARTBEAT_MS: positiveInt(25_000, hourMs),
   TOCSIN_STREAM_QUEUE_MAX: byteSize.default(1024 ** 2),
   TOCSIN_STREAM_MAX_CONNECTIONS_PER_KEY: positiveInt(100),
   TOCSIN_STREAM_MAX_MESSAGE: byteSize.default(4 * 1024),
   TOCSIN_STREAM_MESSAGES_PER_SECOND: positiveInt(10),
-  TOCSIN_STREAM_TOKEN_TTL: duration
-    .refine((ms) => ms > 0 && ms <= 86_400_000, 'expected a duration from 1s to 24h')
+  TOCSIN_STREAM_TOKEN_TTL: duration('24h')
+    .refine((ms) => ms > 0, 'expected a duration from 1s to 24h')
     .default(900_000),
-  TOCSIN_STREAM_POLL: duration
+  TOCSIN_STREAM_POLL: duration('1h')
     .refine((ms) => ms >= 100, 'expected a duration of at least 100ms')
     .default(1_000),
-  TOCSIN_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000),
-  TOCSIN_ACK_QUIET: duration.default(86_400_000),
+  TOCSIN_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000, hourMs),
+  TOCSIN_ACK_QUIET: duration('365d').default(dayMs),
   TOCSIN_PREVIEW_EVENTS: nonNegativeInt(50_000),
-  TOCSIN_RETENTION_ALERTS_DAYS: positiveInt(30),
-  TOCSIN_RETENTION_LEDGER_DAYS: positiveInt(30),
-  TOCSIN_RETENTION_DELIVERY_LOG_DAYS: positiveInt(14),
-  TOCSIN_RETENTION_AUDIT_DAYS: positiveInt(365),
+  TOCSIN_RETENTION_ALERTS_DAYS: positiveInt(30, 3650),
+  TOCSIN_RETENTION_LEDGER_DAYS: positiveInt(30, 3650),
+  TOCSIN_RETENTION_DELIVERY_LOG_DAYS: positiveInt(14, 3650),
+  TOCSIN_RETENTION_AUDIT_DAYS: positiveInt(365, 3650),
   TOCSIN_RATE_LIMIT: nonNegativeInt(1200),
   TOCSIN_RATE_LIMIT_EVENTS: nonNegativeInt(12_000),
-  TOCSIN_RATE_LIMIT_WINDOW: duration
-    .refine((ms) => ms > 0 && ms <= 86_400_000, 'expected a duration from 1s to 24h')
+  TOCSIN_RATE_LIMIT_WINDOW: duration('24h')
+    .refine((ms) => ms > 0, 'expected a duration from 1s to 24h')
     .default(60_000),
   TOCSIN_CORS_ORIGINS: originList.default([]),
-  TOCSIN_RETRY_SCHEDULE: z
-    .string()
-    .regex(
-      /^\s*\d+(ms|s|m|h|d)(\s*,\s*\d+(ms|s|m|h|d))*\s*$/,
-      'expected a comma-separated list of durations, e.g. 0s,5s,5m,30m',
-    )
-    .default('0s,5s,5m,30m,2h,5h,10h,10h'),
+  TOCSIN_RETRY_SCHEDULE: retrySchedule.default('0s,5s,5m,30m,2h,5h,10h,10h'),
   TOCSIN_DELIVERY_CONCURRENCY: positiveInt(64),
-  TOCSIN_WEBHOOK_TIMEOUT_MS: positiveInt(10_000),
+  TOCSIN_WEBHOOK_TIMEOUT_MS: positiveInt(10_000, 10 * 60_000),
   TOCSIN_WEBHOOK_ALLOWLIST: hostAllowlist.default([]),
   TOCSIN_WEBHOOK_CONCURRENCY: positiveInt(4),
   TOCSIN_WEBHOOK_RATE_LIMIT: optional(positiveNumber),
-  TOCSIN_WEBHOOK_DISABLE_AFTER: duration.default(5 * 86_400_000),
+  TOCSIN_WEBHOOK_DISABLE_AFTER: duration('365d').default(5 * dayMs),
   SMTP_POOL_SIZE: positiveInt(5),
   SMTP_RATE_PER_SECOND: positiveInt(10),
   TOCSIN_EMAIL_HOURLY_LIMIT: nonNegativeInt(20),

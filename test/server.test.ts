@@ -121,4 +121,19 @@ describe('the service process', () => {
     expect(await service.exit).not.toBe(0);
     expect(service.stderr()).toMatch(/zz-broken\.yaml/);
   }, 20_000);
+
+  it('stops on a YAML alias bomb with one line per problem and exit 2, no stack trace', async () => {
+    const dir = tempDir();
+    const rules = join(dir, 'rules');
+    cpSync(join(repoRoot, 'test/fixtures/cli/alias-bomb'), rules, { recursive: true });
+    const service = run(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+      PORT: '0',
+      TOCSIN_DATA_DIR: join(dir, 'data'),
+      TOCSIN_RULES_DIR: rules,
+    });
+    expect(await service.exit).toBe(2);
+    expect(service.stderr()).toBe(
+      `Invalid rules in ${rules}:\n  ${join(rules, 'bomb.yaml')}:2:1: cannot read the YAML: Excessive alias count indicates a resource exhaustion attack\n`,
+    );
+  }, 20_000);
 });

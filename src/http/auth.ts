@@ -20,6 +20,9 @@ import { type Access, isAccess, mayUse, type Role, rolesWith } from './roles.ts'
  * A route may accept one more credential (the stream's `?token=`): it names a check in its
  * config, `config: { credential: (request) => Principal | undefined }`, tried only when the
  * request carries no Authorization header. A wrong Authorization header is never rescued.
+ * The check answers undefined when the request does not carry its credential at all, and
+ * throws AppError TOCSIN_UNAUTHORIZED, saying why, when it carries a bad one (a tampered or
+ * expired stream token is not "an API key is required").
  */
 
 /** Who is calling: the tenant every query of the request is scoped to, and a name for audit fields. */

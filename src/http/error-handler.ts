@@ -1,4 +1,6 @@
-import type { FastifyReply, FastifyRequest } from 'fastify';
+import { STATUS_CODES } from 'node:http';
+import type { Socket } from 'node:net';
+import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, isResponseSerializationError } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError, type ErrorCode, isAppError } from '../errors.ts';
@@ -116,4 +118,50 @@ export function errorHandler(error: unknown, request: FastifyRequest, reply: Fas
 export function notFoundHandler(request: FastifyRequest, reply: FastifyReply) {
   const path = request.url.split('?')[0];
   return reply.code(404).send(errorBody('TOCSIN_NOT_FOUND', `no route ${request.method} ${path}`));
+}
+
+/**
+ * Fastify's `frameworkErrors`: errors of the router, before any route or hook runs — a URL
+ * whose percent-encoding does not decode (`FST_ERR_BAD_URL`), a path parameter past the
+ * router's length limit (`FST_ERR_MAX_PARAM_LENGTH`). Answered in the one error shape; the
+ * message never repeats the URL (it may hold a credential, see logger.ts).
+ */
+export function frameworkErrorHandler(error: FastifyError, _request: FastifyRequest, reply: FastifyReply) {
+  if (error.code === 'FST_ERR_BAD_URL') {
+    return reply
+      .code(400)
+      .send(
+        errorBody('TOCSIN_INVALID_REQUEST', 'the URL is not valid: a %-escape does not decode (RFC 3986)'),
+      );
+  }
+  if (error.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+    return reply.code(414).send(errorBody('TOCSIN_INVALID_REQUEST', 'a path segment of the URL is too long'));
+  }
+  const status = typeof error.statusCode === 'number' && error.statusCode >= 400 ? error.statusCode : 500;
+  const code = status >= 500 ? 'TOCSIN_INTERNAL' : 'TOCSIN_INVALID_REQUEST';
+  return reply.code(status).send(errorBody(code, STATUS_CODES[status] ?? 'error'));
+}
+
+/**
+ * Fastify's `clientErrorHandler`: what Node's HTTP parser refuses before there is a request —
+ * headers (or a request line, e.g. `/u/<60 KB token>`) over the header size limit (431), a
+ * request that is not HTTP (400), one that took too long (408). Written straight to the socket,
+ * in the one error shape, and the connection is closed: its state is unknown.
+ */
+export function clientErrorHandler(error: NodeJS.ErrnoException, socket: Socket) {
+  if (error.code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, message] =
+    error.code === 'HPE_HEADER_OVERFLOW'
+      ? [431, 'the request line and headers are larger than the server accepts (16 KB)']
+      : error.code === 'ERR_HTTP_REQUEST_TIMEOUT'
+        ? [408, 'the request took too long to arrive']
+        : [400, 'the request is not valid HTTP'];
+  const body = JSON.stringify(errorBody('TOCSIN_INVALID_REQUEST', message));
+  if (socket.writable) {
+    socket.write(
+      `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+        `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy(error);
 }

@@ -4,6 +4,7 @@ import { isAppError } from '../errors.ts';
 import type { EventProcessor } from '../ingest/event-processor.ts';
 import type { IntelEvent } from '../ingest/event-schema.ts';
 import { validateEvent } from '../ingest/parse-event.ts';
+import { errorBodySchema } from './error-handler.ts';
 import type { Metrics } from './metrics.ts';
 
 const ingestResult = z
@@ -41,11 +42,19 @@ export function eventRoutes(deps: {
         schema: {
           summary: 'Ingest events',
           description:
-            'One event as application/json (or a JSON array of events), or many as application/x-ndjson, one per line. ' +
+            'One event as application/json (or a JSON array of events), or many as application/x-ndjson, one per line; ' +
+            'the body may be compressed (Content-Encoding gzip, deflate or br; the size limit applies to the decoded bytes). ' +
             '202 once the accepted events are evaluated and their alerts handed on; 400 when none was accepted.',
           tags: ['events'],
           consumes: ['application/json', 'application/x-ndjson'],
-          response: { 202: ingestResult, 400: ingestResult },
+          // 400: no event accepted (IngestResult), or a body that could not be read at all
+          // (a corrupt Content-Encoding: the Error shape); 413 past TOCSIN_MAX_BODY once decoded.
+          response: {
+            202: ingestResult,
+            400: z.union([ingestResult, errorBodySchema]),
+            413: errorBodySchema,
+            415: errorBodySchema,
+          },
         },
       },
       async (request, reply) => {
@@ -101,7 +110,9 @@ function readJson(text: string) {
   const rejected: Rejection[] = [];
   let value: unknown;
   try {
-    value = JSON.parse(text);
+    // A UTF-8 byte order mark, as some Windows tools write: taken, like in NDJSON (where each
+    // line is trimmed) and like Fastify's own JSON parser does for the other routes.
+    value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (error) {
     rejected.push({ line: 1, reason: `not JSON: ${(error as Error).message}` });
     return { events, rejected };

@@ -1,3 +1,4 @@
+import compress from '@fastify/compress';
 import swagger from '@fastify/swagger';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyPluginAsync } from 'fastify';
@@ -10,7 +11,7 @@ import {
 } from 'fastify-type-provider-zod';
 import type { Logger } from '../logger.ts';
 import { checkAccessDeclaration } from './auth.ts';
-import { errorHandler, notFoundHandler } from './error-handler.ts';
+import { clientErrorHandler, errorHandler, frameworkErrorHandler, notFoundHandler } from './error-handler.ts';
 import type { HttpMetrics } from './http-metrics.ts';
 import { type RateLimitSettings, rateLimits } from './rate-limits.ts';
 import { type Access, isAccess, rolesWith } from './roles.ts';
@@ -38,6 +39,8 @@ export async function createHttpServer(deps: {
     loggerInstance: deps.logger,
     bodyLimit: deps.maxBodyBytes,
     forceCloseConnections: true,
+    frameworkErrors: frameworkErrorHandler,
+    clientErrorHandler,
   }).withTypeProvider<ZodTypeProvider>();
   app.setValidatorCompiler(validatorCompiler);
   app.setSerializerCompiler(serializerCompiler);
@@ -76,6 +79,26 @@ export async function createHttpServer(deps: {
     transformObject: jsonSchemaTransformObject,
   });
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  // Request bodies sent with `Content-Encoding: gzip`, `deflate` or `br` (upstream pipelines
+  // compress) are decoded before parsing, and `bodyLimit` counts the DECODED bytes (Fastify
+  // reads the decoder's output), so a zip bomb stops at TOCSIN_MAX_BODY with 413. Another
+  // encoding answers 415, a corrupt stream 400. Responses are not compressed.
+  await app.register(compress, {
+    globalCompression: false,
+    globalDecompression: true,
+    requestEncodings: ['gzip', 'deflate', 'br'],
+    // Copied onto the decoder's error as own properties (the plugin's default error class keeps
+    // its status on the prototype, which that copy loses: a 500).
+    onInvalidRequestPayload: (encoding: string) => {
+      const error = {
+        name: 'InvalidRequestPayload',
+        statusCode: 400,
+        code: 'FST_CP_ERR_INVALID_CONTENT',
+        message: `the request body is not valid ${encoding} data (Content-Encoding: ${encoding})`,
+      };
+      return error;
+    },
+  });
 
   // Before auth: a CORS preflight is answered in @fastify/cors's own hook (it carries no key).
   await app.register(securityHeaders({ corsOrigins: deps.corsOrigins ?? [] }));

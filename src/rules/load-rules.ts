@@ -147,7 +147,19 @@ export function parseRuleFile(text: string, file: string): RuleFileResult {
     const contents = document.contents;
     if (contents === null) continue;
     const nodes: Node[] = isSeq(contents) ? (contents.items as Node[]) : [contents];
-    const values: unknown[] = isSeq(contents) ? (document.toJS() as unknown[]) : [document.toJS()];
+    let values: unknown[];
+    try {
+      values = isSeq(contents) ? (document.toJS() as unknown[]) : [document.toJS()];
+    } catch (error) {
+      // The yaml package refuses to expand aliases past a limit (an alias bomb: a few lines
+      // that expand to billions of nodes) with a ReferenceError; it is a problem of the file.
+      problems.push({
+        file,
+        ...positionAt(lineStarts, contents.range?.[0] ?? 0),
+        message: `cannot read the YAML: ${yamlMessage((error as Error).message)}`,
+      });
+      continue;
+    }
     nodes.forEach((node, i) => {
       const value = values[i];
       if (!isMap(node)) {

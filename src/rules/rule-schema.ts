@@ -6,9 +6,32 @@ export type Severity = (typeof severities)[number];
 
 export const severityRank: Record<Severity, number> = { info: 0, low: 1, medium: 2, high: 3, critical: 4 };
 
-const duration = z
-  .string()
-  .regex(/^[0-9]+[smhd]$/, 'a duration is <integer><unit> with unit s, m, h or d, e.g. 90s, 30m, 6h, 7d');
+const unitMs = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
+
+/** Milliseconds of a duration text already checked by `durationSchema` (`90s`, `30m`, `6h`, `7d`). */
+export function parseDuration(text: string): number {
+  const unit = text.at(-1) as keyof typeof unitMs;
+  return Number(text.slice(0, -1)) * unitMs[unit];
+}
+
+/**
+ * A duration input, `<integer><unit>` with unit s, m, h or d, at most `max` (itself such a
+ * text). Every duration Tocsin takes (rules, silences, secret rotation) has an upper bound:
+ * an unbounded one turns into dates past JavaScript's range (year 275760) and timers that
+ * overflow, and no real use needs more than the bound.
+ */
+export function durationSchema(max: string, example = '90s, 30m, 6h, 7d') {
+  const maxMs = parseDuration(max);
+  const shape = /^[0-9]+[smhd]$/;
+  return z
+    .string()
+    .regex(shape, `a duration is <integer><unit> with unit s, m, h or d, e.g. ${example}`)
+    .refine((text) => !shape.test(text) || parseDuration(text) <= maxMs, `a duration of at most ${max}`);
+}
+
+/** Throttles and threshold windows: a year at most (the ledger's retention is far shorter anyway). */
+export const maxRuleDuration = '365d';
+const duration = durationSchema(maxRuleDuration);
 
 export const thresholdSchema = z.strictObject({
   count: z.number().int().min(1),
@@ -46,10 +69,3 @@ export const ruleSchema = z
 export type RuleInput = z.input<typeof ruleSchema>;
 /** A rule document after defaults are applied. */
 export type RuleDefinition = z.output<typeof ruleSchema>;
-
-const unitMs = { s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000 } as const;
-
-export function parseDuration(text: string): number {
-  const unit = text.at(-1) as keyof typeof unitMs;
-  return Number(text.slice(0, -1)) * unitMs[unit];
-}

@@ -58,7 +58,7 @@ export function createSqlStore(ctx: StoreContext, lifecycle: StoreLifecycle): St
     deliveries: createDeliveryGroup(ctx),
     attempts: createAttemptGroup(ctx),
     digests: createDigestGroup(ctx),
-    apiKeys: createApiKeyGroup(ctx),
+    apiKeys: createApiKeyGroup(ctx, changes),
     audit: createAuditGroup(ctx),
     previewEvents: createPreviewEventGroup(ctx),
     migrate: lifecycle.migrate,

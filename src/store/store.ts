@@ -489,6 +489,8 @@ export type ApiKeyStore = {
   findByHash(hash: string): Promise<ApiKey | undefined>;
   list(scope?: Tenanted): Promise<ApiKey[]>;
   revoke(id: string, at: Date): Promise<boolean>;
+  /** The ids among `ids` whose key is revoked or no longer exists (open streams are checked with it). */
+  revokedAmong(ids: readonly string[]): Promise<string[]>;
 };
 
 // ─── Audit log ───────────────────────────────────────────────────────────────

@@ -30,6 +30,16 @@ describe('tocsin validate', () => {
     ]);
   });
 
+  it('refuses a YAML alias bomb with one line and exit 2, no stack trace', async () => {
+    const run = await runTocsin(['validate', 'test/fixtures/cli/alias-bomb']);
+    expect(run).toEqual({
+      code: 2,
+      stdout:
+        'test/fixtures/cli/alias-bomb/bomb.yaml:2:1: cannot read the YAML: Excessive alias count indicates a resource exhaustion attack\n1 problem\n',
+      stderr: '',
+    });
+  });
+
   it('reports a query error at its line and column in the file', async () => {
     const run = await runTocsin(['validate', 'test/fixtures/cli/invalid-rules/bad-query.yaml']);
     expect(run.code).toBe(2);

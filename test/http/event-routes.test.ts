@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { brotliCompressSync, deflateSync, gzipSync } from 'node:zlib';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isAlertFor, openStream } from '../support/stream-client.ts';
 import { authHeaders, seedEventPath, startTestApp, type TestApp } from '../support/test-app.ts';
@@ -87,6 +88,68 @@ describe('POST /v1/events (no Kafka)', () => {
     expect(metrics).toMatch(/tocsin_events_rejected_total\{source="http",reason="not_json"\} 1/);
     expect(metrics).toMatch(/tocsin_alerts_emitted_total\{severity="high",status="active"\} [1-9]/);
     expect(metrics).toMatch(/process_cpu_user_seconds_total/);
+  });
+
+  it('takes a JSON body that starts with a UTF-8 byte order mark, like NDJSON', async () => {
+    for (const [type, id] of [
+      ['application/json', 'bom-json'],
+      ['application/x-ndjson', 'bom-ndjson'],
+    ] as const) {
+      const response = await fetch(`${service.url}/v1/events`, {
+        method: 'POST',
+        headers: { ...authHeaders, 'content-type': type },
+        body: `\ufeff${JSON.stringify(brief(id))}`,
+      });
+      expect(response.status, type).toBe(202);
+      expect(await response.json()).toEqual({ accepted: [id], rejected: [] });
+    }
+  });
+
+  it.each([
+    ['gzip', gzipSync],
+    ['deflate', deflateSync],
+    ['br', brotliCompressSync],
+  ] as const)('decodes a %s body (JSON and NDJSON)', async (encoding, encode) => {
+    for (const type of ['application/json', 'application/x-ndjson']) {
+      const id = `${encoding}-${type.split('/')[1]}`;
+      const response = await fetch(`${service.url}/v1/events`, {
+        method: 'POST',
+        headers: { ...authHeaders, 'content-type': type, 'content-encoding': encoding },
+        body: encode(Buffer.from(JSON.stringify(brief(id)))),
+      });
+      expect(response.status, `${encoding} ${type}`).toBe(202);
+      expect(await response.json()).toEqual({ accepted: [id], rejected: [] });
+    }
+  });
+
+  it('applies the size limit to the decoded bytes: a zip bomb answers 413', async () => {
+    // 64 MB of one event's padding, under 70 KB compressed: over TOCSIN_MAX_BODY (10 MB) once decoded.
+    const bomb = gzipSync(Buffer.alloc(64 * 1024 ** 2, 0x20), { level: 9 });
+    expect(bomb.length).toBeLessThan(100 * 1024);
+    const response = await fetch(`${service.url}/v1/events`, {
+      method: 'POST',
+      headers: { ...authHeaders, 'content-type': 'application/json', 'content-encoding': 'gzip' },
+      body: bomb,
+    });
+    expect(response.status).toBe(413);
+    expect(await response.json()).toEqual({
+      error: { code: 'TOCSIN_MESSAGE_TOO_LARGE', message: expect.any(String) },
+    });
+  });
+
+  it('answers a corrupt or unknown encoding in the error shape', async () => {
+    const post = (encoding: string, body: string) =>
+      fetch(`${service.url}/v1/events`, {
+        method: 'POST',
+        headers: { ...authHeaders, 'content-type': 'application/json', 'content-encoding': encoding },
+        body,
+      });
+    const corrupt = await post('gzip', 'certainly not gzip');
+    expect(corrupt.status).toBe(400);
+    expect(((await corrupt.json()) as { error: { code: string } }).error.code).toBe('TOCSIN_INVALID_REQUEST');
+    const unknown = await post('compress', '{}');
+    expect(unknown.status).toBe(415);
+    expect(((await unknown.json()) as { error: { code: string } }).error.code).toBe('TOCSIN_INVALID_REQUEST');
   });
 
   it('serves health, readiness and an OpenAPI document of its routes', async () => {

@@ -234,6 +234,21 @@ describe('loadRules', () => {
     }
   });
 
+  it('bounds throttle and threshold windows to 365d', async () => {
+    await files({
+      'long.yaml': [
+        '- {id: long-throttle, name: T, query: copper, throttle: 99999999d}',
+        '- {id: long-window, name: W, query: copper, threshold: {count: 2, within: 366d}}',
+        '- {id: year, name: Y, query: copper, throttle: 365d, threshold: {count: 2, within: 8760h}}',
+      ].join('\n'),
+    });
+    const { problems } = await loadError(dir);
+    expect(problems.map((problem) => [problem.ruleId, problem.message])).toEqual([
+      ['long-throttle', expect.stringMatching(/throttle: a duration of at most 365d/)],
+      ['long-window', expect.stringMatching(/threshold\.within: a duration of at most 365d/)],
+    ]);
+  });
+
   it('reports a path that does not exist', async () => {
     const problems = await validateRules(join(dir, 'missing'));
     expect(problems).toEqual([

@@ -33,7 +33,9 @@ export function hasUnsafeHeaderCharacters(value: string): boolean {
  * An addr-spec Tocsin is willing to send to or from: `local@domain`, the local part a
  * dot-atom of RFC 5322 atext (no quoted local parts, no comments, no IP literals), the domain
  * dot-separated labels of letters, digits and hyphens (an internationalised domain in
- * Unicode letters is accepted: nodemailer encodes it with punycode). At most 254 characters.
+ * Unicode letters is accepted: nodemailer encodes it with punycode). At most 254 characters,
+ * the local part at most 64 (RFC 5321 §4.5.3.1.1: servers may refuse longer ones).
+ * Subscribers' addresses are checked with it when they are stored and again before sending.
  */
 const atext = "[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+";
 const localPart = `${atext}(?:\\.${atext})*`;
@@ -41,7 +43,12 @@ const label = '[\\p{L}\\p{N}](?:[\\p{L}\\p{N}-]{0,61}[\\p{L}\\p{N}])?';
 const addressPattern = new RegExp(`^${localPart}@${label}(?:\\.${label})*$`, 'u');
 
 export function isEmailAddress(address: string): boolean {
-  return address.length <= 254 && addressPattern.test(address) && !hasUnsafeHeaderCharacters(address);
+  return (
+    address.length <= 254 &&
+    address.lastIndexOf('@') <= 64 &&
+    addressPattern.test(address) &&
+    !hasUnsafeHeaderCharacters(address)
+  );
 }
 
 export type Mailbox = { name: string; address: string };

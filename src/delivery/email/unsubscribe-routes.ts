@@ -96,10 +96,11 @@ export function unsubscribeRoutes(deps: UnsubscribeRoutesDeps): FastifyPluginAsy
 
     /**
      * The subscription a link's token names. When there is none, answers the request itself and
-     * returns undefined: the invalid-link page (404) for a token that does not verify, a page
-     * headed `goneHeading` for a subscription deleted since the email was sent.
+     * returns undefined: the invalid-link page (404) for a token that does not verify, the same
+     * "Nothing to unsubscribe" page for GET and POST when the subscription was deleted since the
+     * email was sent (a POST must not claim to have unsubscribed anything).
      */
-    const linkedSubscription = async (token: string, reply: FastifyReply, goneHeading: string) => {
+    const linkedSubscription = async (token: string, reply: FastifyReply) => {
       const subscriptionId = tokens.verify(token);
       if (!subscriptionId) {
         sendPage(reply, 404, invalidLink);
@@ -108,7 +109,7 @@ export function unsubscribeRoutes(deps: UnsubscribeRoutesDeps): FastifyPluginAsy
       const subscription = await store.subscriptions.get(subscriptionId);
       if (!subscription) {
         sendPage(reply, 200, {
-          heading: goneHeading,
+          heading: 'Nothing to unsubscribe',
           lines: ['This subscription no longer exists: it sends you nothing.'],
           forms: false,
           token,
@@ -131,7 +132,7 @@ export function unsubscribeRoutes(deps: UnsubscribeRoutesDeps): FastifyPluginAsy
       },
       async (request, reply) => {
         const { token } = request.params;
-        const subscription = await linkedSubscription(token, reply, 'Nothing to unsubscribe');
+        const subscription = await linkedSubscription(token, reply);
         if (!subscription) return reply;
         const subscriber = await store.subscribers.get(subscription.subscriberId);
         const address = subscriber?.email ?? 'your address';
@@ -161,7 +162,7 @@ export function unsubscribeRoutes(deps: UnsubscribeRoutesDeps): FastifyPluginAsy
       },
       async (request, reply) => {
         const { token } = request.params;
-        const subscription = await linkedSubscription(token, reply, 'Unsubscribed');
+        const subscription = await linkedSubscription(token, reply);
         if (!subscription) return reply;
         if (wantsAll(request.body, request.headers['content-type'])) {
           const count = await store.subscriptions.unsubscribeAll(subscription.subscriberId, 'email');

@@ -15,6 +15,11 @@ export type AlertLog = {
   isCursorExpired(cursor: string): Promise<boolean>;
 };
 
+/** The part of the store the hub asks about keys: which of these key ids are revoked (or gone). */
+export type KeyStatus = {
+  revokedAmong(ids: readonly string[]): Promise<string[]>;
+};
+
 export type StreamHubLimits = StreamLimits & {
   /** Open streams per API key (a token counts for the key it was issued to). */
   maxConnectionsPerKey: number;
@@ -65,6 +70,8 @@ const backlogPageSize = 200;
  */
 export function createStreamHub(deps: {
   log: AlertLog;
+  /** Revocation: on a change without a key id, the keys with open streams are looked up here. */
+  keys: KeyStatus;
   logger: Logger;
   heartbeatMs: number;
   pollMs?: number;
@@ -197,6 +204,18 @@ export function createStreamHub(deps: {
       connection.sendError('cursor_expired');
       since = undefined;
     }
+    // A cursor past the head of the log (the store was reset or restored from a backup): the
+    // backlog read would wait for positions that are not coming, and the live broadcast skips
+    // everything at or before the connection's position, so the client would hear nothing.
+    // The tail may lag other instances' commits: the head is read again before refusing.
+    if (since !== undefined && cursorOrder(since) > tail.order) {
+      const head = cursorOrder(await log.headCursor());
+      if (connection.isClosed()) return;
+      if (cursorOrder(since) > head) {
+        connection.sendError('cursor_invalid');
+        since = undefined;
+      }
+    }
     if (connection.isClosed()) return;
     if (since === undefined) {
       // Live from the tail's head: synchronous with reading it, so nothing falls in between.
@@ -205,6 +224,39 @@ export function createStreamHub(deps: {
       return;
     }
     await catchUp(connection, tail, since);
+  }
+
+  /** Closes every stream opened with this key (header or token) with 4003. */
+  function closeKey(keyId: string): number {
+    let closed = 0;
+    for (const connection of [...connections]) {
+      if (connection.principal.keyId !== keyId) continue;
+      connection.close(streamCloseCodes.keyRevoked, 'API key revoked');
+      closed += 1;
+    }
+    if (closed > 0) logger.info({ keyId, streams: closed }, 'closed the streams of a revoked API key');
+    return closed;
+  }
+
+  /**
+   * One look-up for the keys of all open streams, for a revocation heard without its key id
+   * (the change feed's version check found that something changed, not what).
+   */
+  let checking: Promise<void> | undefined;
+  function checkRevocations(): Promise<void> {
+    checking ??= (async () => {
+      const ids = new Set<string>();
+      for (const connection of connections) {
+        if (connection.principal.keyId !== null) ids.add(connection.principal.keyId);
+      }
+      if (ids.size === 0) return;
+      for (const keyId of await deps.keys.revokedAmong([...ids])) closeKey(keyId);
+    })()
+      .catch((error: unknown) => logger.warn({ err: error }, 'checking stream keys for revocation failed'))
+      .finally(() => {
+        checking = undefined;
+      });
+    return checking;
   }
 
   function beat(): void {
@@ -261,6 +313,14 @@ export function createStreamHub(deps: {
       return connection;
     },
 
+    /** A key was revoked (here, or announced by another instance): its streams close now with 4003. */
+    keyRevoked(keyId: string): void {
+      closeKey(keyId);
+    },
+
+    /** Checks the keys of all open streams now and closes those revoked. */
+    checkRevocations,
+
     /** A local commit stored alerts: stream them now rather than at the next poll. */
     committed(alerts: readonly StoredAlert[]): void {
       if (alerts.length > 0) void drain();
@@ -285,6 +345,7 @@ export function createStreamHub(deps: {
       isClosing = true;
       for (const timer of timers) clearInterval(timer);
       await draining;
+      await checking;
       for (const connection of [...connections]) {
         connection.close(streamCloseCodes.goingAway, 'server shutting down');
       }

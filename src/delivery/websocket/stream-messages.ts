@@ -29,6 +29,8 @@ export type StreamClientMessage = z.infer<typeof streamClientMessageSchema>;
 /** Codes of `{"type": "error"}` messages; the connection stays open unless a close follows. */
 export const streamErrorCodes = {
   cursor_expired: 'the `since` cursor is older than the retention: alerts were lost; live alerts follow',
+  cursor_invalid:
+    'the `since` cursor is ahead of the alert log (the store was reset or restored): live alerts follow; forget the old cursor',
   invalid_message: 'a client message was not JSON or not a valid message; it was ignored',
   rate_limited: 'the client sent more messages per second than allowed; the server closes with 1008',
 } as const;
@@ -68,7 +70,8 @@ export const streamMessagesSchema = z
 
 /**
  * Close codes the server uses (RFC 6455 §7.4 and the private range 4000-4999). A client
- * resumes with `?since=<last cursor>` after any of them but 1008 and 4001 without a new token.
+ * resumes with `?since=<last cursor>` after any of them but 1008, 4001 without a new token,
+ * and 4003 (the key is revoked).
  */
 export const streamCloseCodes = {
   /** The server shuts down: reconnect (to another instance). */
@@ -81,6 +84,8 @@ export const streamCloseCodes = {
   tryAgainLater: 1013,
   /** The token the connection was opened with expired: get a new one and reconnect. */
   tokenExpired: 4001,
+  /** The API key of the connection (or of its token) was revoked: do not reconnect with it. */
+  keyRevoked: 4003,
 } as const;
 
 /**

@@ -1,12 +1,13 @@
 import type { FastifyRequest } from 'fastify';
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { principalOf } from '../../http/auth.ts';
+import { AppError } from '../../errors.ts';
+import { type Principal, principalOf } from '../../http/auth.ts';
 import { errorBody, errorBodySchema } from '../../http/error-handler.ts';
 import { severities } from '../../rules/rule-schema.ts';
 import { isWellFormedCursor } from './cursor-order.ts';
 import { splitCommaList } from './stream-filter.ts';
-import type { StreamHub } from './stream-hub.ts';
+import type { KeyStatus, StreamHub } from './stream-hub.ts';
 import { streamCloseCodes } from './stream-messages.ts';
 import type { StreamTokens } from './stream-tokens.ts';
 
@@ -33,9 +34,24 @@ const tokenOf = (request: FastifyRequest) => (request.query as { token?: string 
 export function streamRoutes(deps: {
   hub: StreamHub;
   tokens: StreamTokens;
+  /** A token of a revoked key is refused (the key's REST calls already are). */
+  keys: KeyStatus;
   heartbeatMs: number;
 }): FastifyPluginAsyncZod {
-  const { hub, tokens } = deps;
+  const { hub, tokens, keys } = deps;
+
+  /** `?token=`: only consulted without an Authorization header (see http/auth.ts); a refusal says why. */
+  const tokenCredential = async (request: FastifyRequest): Promise<Principal | undefined> => {
+    const token = tokenOf(request);
+    if (token === undefined) return undefined;
+    const verified = tokens.inspect(token);
+    if ('problem' in verified) throw new AppError('TOCSIN_UNAUTHORIZED', verified.problem);
+    const { keyId } = verified.principal;
+    if (keyId !== null && (await keys.revokedAmong([keyId])).length > 0) {
+      throw new AppError('TOCSIN_UNAUTHORIZED', 'the API key this stream token was issued to is revoked');
+    }
+    return verified.principal;
+  };
 
   return async (app) => {
     app.post(
@@ -46,7 +62,8 @@ export function streamRoutes(deps: {
           summary: 'Issue a short-lived stream token',
           description:
             'For browsers, which cannot set headers on a WebSocket: open `/v1/stream?token=<token>`. ' +
-            'A stream opened with it closes with code 4001 when it expires; get a new token and reconnect with `since`.',
+            'A stream opened with it closes with code 4001 when it expires; get a new token and reconnect with `since`. ' +
+            'Revoking the API key refuses its tokens and closes their streams with 4003.',
           tags: ['stream'],
           response: {
             200: z.object({
@@ -68,11 +85,7 @@ export function streamRoutes(deps: {
       '/v1/stream',
       {
         websocket: true,
-        config: {
-          access: 'read',
-          // Only consulted without an Authorization header (see http/auth.ts).
-          credential: (request) => tokens.verify(tokenOf(request))?.principal,
-        },
+        config: { access: 'read', credential: tokenCredential },
         schema: { querystring: streamQuery },
         preHandler: async (request, reply) => {
           if (!hub.canConnect(principalOf(request))) {

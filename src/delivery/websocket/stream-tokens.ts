@@ -12,8 +12,9 @@ import { isRole } from '../../http/roles.ts';
  * so every instance sharing the secret accepts the tokens of the others. The derivation keeps
  * these signatures apart from the API-key hashes made with the same secret.
  *
- * A token is a bearer credential until it expires: revoking its API key does not end it early,
- * which is why it is short-lived (TOCSIN_STREAM_TOKEN_TTL).
+ * A token carries its API key's id: once the key is revoked, the stream route refuses the token
+ * and the hub closes the streams opened with it (4003). It is short-lived all the same
+ * (TOCSIN_STREAM_TOKEN_TTL): a bearer credential in a URL should not outlive its use.
  */
 
 const version = 'st1';
@@ -24,6 +25,40 @@ export function createStreamTokens(deps: { secret: string; ttlMs: number; now?: 
   const now = deps.now ?? Date.now;
   const key = createHmac('sha256', deps.secret).update('tocsin stream tokens v1').digest();
   const sign = (body: string) => createHmac('sha256', key).update(body).digest();
+
+  /**
+   * The principal of a valid, unexpired token, or why it is refused: a client told "an API
+   * key is required" for a token it did send cannot tell a cut-off copy from an expired one.
+   * Nothing secret is in the reasons: the signature check is the same for every input.
+   */
+  function inspect(token: string): VerifiedToken | { problem: string } {
+    const malformed = { problem: 'not a stream token (st1.…): copy the whole token' };
+    if (token.length > 2048) return malformed;
+    const parts = token.split('.');
+    if (parts.length !== 3 || parts[0] !== version) return malformed;
+    const signature = Buffer.from(parts[2]!, 'base64url');
+    const expected = sign(`${parts[0]}.${parts[1]}`);
+    if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) {
+      return {
+        problem:
+          'the stream token was altered or was not issued by this service (its signature does not match)',
+      };
+    }
+    let claims: { t?: unknown; n?: unknown; k?: unknown; r?: unknown; e?: unknown };
+    try {
+      claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+    } catch {
+      return malformed;
+    }
+    const { t, n, k, r, e } = claims;
+    if (typeof t !== 'string' || typeof n !== 'string' || typeof e !== 'number') return malformed;
+    if (k !== null && typeof k !== 'string') return malformed;
+    if (e <= now()) return { problem: 'the stream token expired: get a new one from POST /v1/stream/tokens' };
+    // A token from before roles (no `r`) reads as reader: streaming is all a token is for.
+    const role = r === undefined ? 'reader' : isRole(r) ? r : undefined;
+    if (role === undefined) return malformed;
+    return { principal: { tenantId: t, name: n, keyId: k, role }, expiresAt: e };
+  }
 
   return {
     ttlMs: deps.ttlMs,
@@ -43,28 +78,13 @@ export function createStreamTokens(deps: { secret: string; ttlMs: number; now?: 
       return { token: `${body}.${sign(body).toString('base64url')}`, expiresAt };
     },
 
-    /** The principal of a valid, unexpired token; undefined for anything else (no reason is told). */
+    inspect,
+
+    /** The principal of a valid, unexpired token; undefined for anything else. */
     verify(token: string | undefined): VerifiedToken | undefined {
-      if (token === undefined || token.length > 2048) return undefined;
-      const parts = token.split('.');
-      if (parts.length !== 3 || parts[0] !== version) return undefined;
-      const signature = Buffer.from(parts[2]!, 'base64url');
-      const expected = sign(`${parts[0]}.${parts[1]}`);
-      if (signature.length !== expected.length || !timingSafeEqual(signature, expected)) return undefined;
-      let claims: { t?: unknown; n?: unknown; k?: unknown; r?: unknown; e?: unknown };
-      try {
-        claims = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
-      } catch {
-        return undefined;
-      }
-      const { t, n, k, r, e } = claims;
-      if (typeof t !== 'string' || typeof n !== 'string' || typeof e !== 'number') return undefined;
-      if (k !== null && typeof k !== 'string') return undefined;
-      if (e <= now()) return undefined;
-      // A token from before roles (no `r`) reads as reader: streaming is all a token is for.
-      const role = r === undefined ? 'reader' : isRole(r) ? r : undefined;
-      if (role === undefined) return undefined;
-      return { principal: { tenantId: t, name: n, keyId: k, role }, expiresAt: e };
+      if (token === undefined) return undefined;
+      const result = inspect(token);
+      return 'problem' in result ? undefined : result;
     },
   };
 }

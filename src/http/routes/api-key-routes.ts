@@ -13,7 +13,11 @@ import { notFound } from './owned-record.ts';
  * prefix. Revoking takes effect on the next request.
  */
 
-export type ApiKeyRoutesDeps = { store: Store; secret: string; now?: () => Date };
+export type ApiKeyRoutesDeps = {
+  store: Store;
+  secret: string;
+  now?: () => Date;
+};
 
 const apiKeyRecord = z
   .object({
@@ -107,7 +111,8 @@ export function apiKeyRoutes(deps: ApiKeyRoutesDeps): FastifyPluginAsyncZod {
         config: { access: 'admin', audit: { resource: 'api_key', action: 'revoke' } },
         schema: {
           summary: 'Revoke an API key',
-          description: 'Requests with it answer 401 from now on. Revoking a revoked key changes nothing.',
+          description:
+            'Requests with it answer 401 from now on, its stream tokens are refused, and its open streams close with code 4003. Revoking a revoked key changes nothing.',
           tags: ['api keys'],
           params: z.object({ id: z.string().min(1) }),
           response: { 200: apiKeyRecord, 404: errorBodySchema },

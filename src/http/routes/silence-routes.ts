@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { parseDuration, severities } from '../../rules/rule-schema.ts';
+import { durationSchema, parseDuration, severities } from '../../rules/rule-schema.ts';
 import type { Silence, SilenceState, Store } from '../../store/store.ts';
 import { principalOf } from '../auth.ts';
 import { errorBodySchema, invalidRequest } from '../error-handler.ts';
@@ -16,9 +16,10 @@ export type SilenceRoutesDeps = { store: Store; now?: () => Date };
 
 const silenceStates = ['pending', 'active', 'expired'] as const;
 
-const duration = z
-  .string()
-  .regex(/^[0-9]+[smhd]$/, 'a duration is <integer><unit> with unit s, m, h or d, e.g. 90m, 2h, 7d');
+/** A silence lasts a year at most (`duration`, or `endsAt` past `startsAt`). */
+export const maxSilenceDuration = '365d';
+const maxSilenceMs = parseDuration(maxSilenceDuration);
+const duration = durationSchema(maxSilenceDuration, '90m, 2h, 7d');
 
 const silenceMatchers = z
   .strictObject({
@@ -43,7 +44,9 @@ const createSilenceBody = z
     ),
     startsAt: z.iso.datetime({ offset: true }).optional().describe('default: now'),
     endsAt: z.iso.datetime({ offset: true }).optional().describe('the end; or give duration'),
-    duration: duration.optional().describe('how long from startsAt, e.g. 2h; or give endsAt'),
+    duration: duration
+      .optional()
+      .describe(`how long from startsAt, e.g. 2h, at most ${maxSilenceDuration}; or give endsAt`),
     comment: z.string().max(2000).optional(),
   })
   .refine((body) => (body.endsAt === undefined) !== (body.duration === undefined), {
@@ -100,6 +103,8 @@ export function silenceRoutes(deps: SilenceRoutesDeps): FastifyPluginAsyncZod {
             : new Date(body.endsAt);
         if (endsAt.getTime() <= startsAt.getTime())
           throw invalidRequest('body.endsAt', 'must be after startsAt');
+        if (endsAt.getTime() - startsAt.getTime() > maxSilenceMs)
+          throw invalidRequest('body.endsAt', `a silence lasts at most ${maxSilenceDuration}`);
         const silence = await store.silences.create({
           tenantId: request.tenantId,
           matchers: body.matchers,

@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import type { PingResult } from '../../delivery/webhook/webhook-channel.ts';
 import { AppError } from '../../errors.ts';
-import { parseDuration } from '../../rules/rule-schema.ts';
+import { durationSchema, parseDuration } from '../../rules/rule-schema.ts';
 import type { Store, WebhookEndpoint } from '../../store/store.ts';
 import { errorBodySchema } from '../error-handler.ts';
 import { attemptRecord } from './delivery-routes.ts';
@@ -32,9 +32,9 @@ const webhookSecret = z
     /^whsec_[A-Za-z0-9+/]{32,}={0,2}$/,
     'a Standard Webhooks secret: whsec_ and a base64 key of 24 bytes or more',
   );
-const duration = z
-  .string()
-  .regex(/^[0-9]+[smhd]$/, 'a duration is <integer><unit> with unit s, m, h or d, e.g. 90m, 24h, 7d');
+/** How long a rotated-out secret may stay valid: receivers switch within days, not years. */
+export const maxPreviousSecretValidity = '30d';
+const duration = durationSchema(maxPreviousSecretValidity, '90m, 24h, 7d');
 
 const webhookRecord = z
   .object({
@@ -187,7 +187,7 @@ export function webhookRoutes(deps: WebhookRoutesDeps): FastifyPluginAsyncZod {
           summary: 'Rotate the signing secret',
           description:
             'Answers the new secret (generated unless given). The previous one stays valid for ' +
-            '`previousSecretValidFor` (default 24h).',
+            `\`previousSecretValidFor\` (default 24h, at most ${maxPreviousSecretValidity}).`,
           tags: ['webhooks'],
           params: idParams,
           body: z

@@ -73,11 +73,20 @@ export function createAlertStream(options: {
         cursor = message.cursor;
         options.onAlert(message.alert, message.cursor);
       } else if (message.type === 'error') {
-        options.onNotice(
-          message.code === 'cursor_expired'
-            ? 'Some alerts were missed while disconnected: they are older than the retention.'
-            : message.message,
-        );
+        if (message.code === 'cursor_invalid') {
+          // The server's log is behind the page's cursor (reset or restored): the cursor means
+          // nothing there any more; the next reconnect resumes from alerts received from now on.
+          cursor = undefined;
+          options.onNotice(
+            'The server’s alert log was reset or restored: the feed goes on with new alerts; older ones may be gone.',
+          );
+        } else {
+          options.onNotice(
+            message.code === 'cursor_expired'
+              ? 'Some alerts were missed while disconnected: they are older than the retention.'
+              : message.message,
+          );
+        }
       }
     };
     current.onclose = (event) => {
@@ -87,6 +96,8 @@ export function createAlertStream(options: {
       if (isStopped) return;
       if (event.code === 4001) {
         void connect(); // the token expired: a new one, at once
+      } else if (event.code === 4003) {
+        options.onState('unauthorized', 'the API key was revoked'); // reconnecting cannot help
       } else {
         if (event.code === 1008) options.onNotice(`The server closed the stream: ${event.reason}`);
         retryLater();

@@ -1,6 +1,7 @@
 import type { Selectable } from 'kysely';
 import { isRole } from '../../http/roles.ts';
-import { newId, type StoreContext, toIso, toIsoOrNull } from '../context.ts';
+import { announceChange, type ChangeFeed } from '../change-feed.ts';
+import { chunk, newId, type StoreContext, toIso, toIsoOrNull } from '../context.ts';
 import type { ApiKeyTable } from '../schema.ts';
 import { type ApiKey, type ApiKeyStore, DEFAULT_TENANT } from '../store.ts';
 
@@ -20,7 +21,13 @@ function apiKeyFromRow(row: Selectable<ApiKeyTable>): ApiKey {
 }
 
 /** API keys are stored as a hash the caller computes; the key itself never reaches the store. */
-export function createApiKeyGroup(ctx: StoreContext): ApiKeyStore {
+/** The change-feed channel of key revocations; the payload is the key id. */
+export const apiKeyChannel = 'api-keys';
+
+export function createApiKeyGroup(
+  ctx: StoreContext,
+  changes: Pick<ChangeFeed, 'noteCommitted'>,
+): ApiKeyStore {
   const { db } = ctx;
 
   return {
@@ -63,14 +70,37 @@ export function createApiKeyGroup(ctx: StoreContext): ApiKeyStore {
       return rows.map(apiKeyFromRow);
     },
 
+    async revokedAmong(ids) {
+      if (ids.length === 0) return [];
+      const live = new Set<string>();
+      for (const part of chunk([...ids], 500)) {
+        const rows = await db
+          .selectFrom('api_keys')
+          .select('id')
+          .where('id', 'in', part)
+          .where('revoked_at', 'is', null)
+          .execute();
+        for (const row of rows) live.add(row.id);
+      }
+      return ids.filter((id) => !live.has(id));
+    },
+
+    // Announced on the change feed's `api-keys` channel (payload: the key id) in the same
+    // transaction, so every instance closes the key's streams (stream-hub.ts), whoever revoked
+    // it: the API of any instance, or `tocsin keys revoke` straight on the store.
     async revoke(id, at) {
-      const result = await db
-        .updateTable('api_keys')
-        .set({ revoked_at: at.getTime() })
-        .where('id', '=', id)
-        .where('revoked_at', 'is', null)
-        .executeTakeFirst();
-      return result.numUpdatedRows > 0n;
+      const [isRevoked, version] = await ctx.transaction(async (trx) => {
+        const result = await trx
+          .updateTable('api_keys')
+          .set({ revoked_at: at.getTime() })
+          .where('id', '=', id)
+          .where('revoked_at', 'is', null)
+          .executeTakeFirst();
+        if (result.numUpdatedRows === 0n) return [false, undefined] as const;
+        return [true, await announceChange(trx, ctx.dialect, apiKeyChannel, id)] as const;
+      });
+      if (isRevoked) changes.noteCommitted(apiKeyChannel, id, version);
+      return isRevoked;
     },
   };
 }

@@ -30,6 +30,7 @@ describe('addresses', () => {
     'alerts@localhost',
     "o'brien@example.ie",
     'x@bücher.de',
+    `${'a'.repeat(64)}@example.com`,
   ])('accepts %s', (address) => {
     expect(isEmailAddress(address)).toBe(true);
   });
@@ -48,6 +49,7 @@ describe('addresses', () => {
     'a@example.com\r\nBcc: x@y',
     'a@example.com\nbcc: x@y',
     `${'a'.repeat(250)}@example.com`,
+    `${'a'.repeat(65)}@example.com`,
   ])('refuses %j', (address) => {
     expect(isEmailAddress(address)).toBe(false);
   });

@@ -107,12 +107,19 @@ describe('unsubscribe links', () => {
     expect(await isUnsubscribed(app, theirs.subscriptionId)).toBe(true);
   });
 
-  it('answers for a deleted subscription without an error', async () => {
+  it('answers for a deleted subscription without an error, the same for GET and POST', async () => {
     app = await startEmailApp();
     const { subscriptionId } = await app.subscribe();
     await app.api('DELETE', `/v1/subscriptions/${subscriptionId}`);
-    const response = await fetch(`${app.url}/u/${tokens.sign(subscriptionId)}`, { method: 'POST' });
-    expect(response.status).toBe(200);
+    const link = `${app.url}/u/${tokens.sign(subscriptionId)}`;
+    const posted = await fetch(link, { method: 'POST' });
+    expect(posted.status).toBe(200);
+    const got = await fetch(link);
+    expect(got.status).toBe(200);
+    const headingOf = (html: string) => /<h1[^>]*>([^<]*)<\/h1>/.exec(html)?.[1];
+    const [postHeading, getHeading] = [headingOf(await posted.text()), headingOf(await got.text())];
+    expect(postHeading).toBe('Nothing to unsubscribe');
+    expect(getHeading).toBe(postHeading);
   });
 
   it('is described in the OpenAPI document', async () => {

@@ -32,6 +32,25 @@ describe('/v1/stream credentials (real ws clients)', () => {
     ).toBe(401);
   });
 
+  it('says why a token is refused: tampered, malformed, expired — never "an API key is required"', async () => {
+    const { body } = await issueToken(service);
+    const [prefix, payload, signature] = body.token.split('.');
+    const tampered = `${prefix}.${payload}x.${signature}`;
+    const refusal = async (query: string) => {
+      const answer = await fetch(`${service.url}/v1/stream${query}`);
+      expect(answer.status).toBe(401);
+      expect(answer.headers.get('www-authenticate')).toBe('Bearer');
+      return ((await answer.json()) as { error: { code: string; message: string } }).error;
+    };
+    expect(await refusal(`?token=${tampered}`)).toEqual({
+      code: 'TOCSIN_UNAUTHORIZED',
+      message: expect.stringMatching(/altered .*signature does not match/),
+    });
+    expect((await refusal('?token=garbage')).message).toMatch(/not a stream token/);
+    expect((await refusal('')).message).toMatch(/an API key is required/);
+    expect(await upgradeStatus(`${service.wsUrl}/v1/stream?token=${tampered}`)).toBe(401);
+  });
+
   it('accepts the API key header, and a token from POST /v1/stream/tokens (which needs the key)', async () => {
     expect(await upgradeStatus(`${service.wsUrl}/v1/stream`, { headers: authHeaders })).toBe(101);
     expect((await issueToken(service, {})).status).toBe(401);
@@ -58,8 +77,10 @@ describe('/v1/stream credentials (real ws clients)', () => {
     expect(closed.code).toBe(4001);
     expect(Date.now()).toBeGreaterThanOrEqual(Date.parse(body.expiresAt));
     expect(byKey.closed()).toBeUndefined();
-    // An expired token no longer opens a stream.
+    // An expired token no longer opens a stream, and is told so.
     expect(await upgradeStatus(`${service.wsUrl}/v1/stream?token=${body.token}`)).toBe(401);
+    const answer = await fetch(`${service.url}/v1/stream?token=${body.token}`);
+    expect(((await answer.json()) as { error: { message: string } }).error.message).toMatch(/expired/);
     await byKey.close();
   });
 

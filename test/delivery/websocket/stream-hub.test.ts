@@ -50,6 +50,7 @@ async function startRig(harness: Harness): Promise<Rig> {
   const backend = await harness.create();
   const logger = createLogger('silent');
   const hub = createStreamHub({
+    keys: backend.store.apiKeys,
     log: jittery(backend.store.alerts, 8),
     logger,
     heartbeatMs: 60_000,
@@ -67,7 +68,12 @@ async function startRig(harness: Harness): Promise<Rig> {
     maxBodyBytes: 1024 ** 2,
     auth: createApiKeyAuth({ store: backend.store, secret, staticKey }),
     routes: [
-      streamRoutes({ hub, tokens: createStreamTokens({ secret, ttlMs: 60_000 }), heartbeatMs: 60_000 }),
+      streamRoutes({
+        hub,
+        tokens: createStreamTokens({ secret, ttlMs: 60_000 }),
+        keys: backend.store.apiKeys,
+        heartbeatMs: 60_000,
+      }),
     ],
   });
   await hub.start();

@@ -123,3 +123,29 @@ describe('/v1/stream with a cursor older than the retention', () => {
     await stream.close();
   });
 });
+
+describe('/v1/stream with a cursor ahead of the log (a store reset or restored)', () => {
+  let service: TestApp;
+  beforeAll(async () => {
+    service = await startStreamApp();
+  });
+  afterAll(async () => {
+    await service?.close();
+  });
+
+  it.each(['czzzzzz', 'c9'])('sends cursor_invalid for %s, then live alerts', async (since) => {
+    await postEvents(service, [brief(`before-${since}`, 'Copper before')]);
+    const head = await service.app.store.alerts.headCursor();
+    expect(Number.parseInt(since.slice(1), 36)).toBeGreaterThan(Number.parseInt(head.slice(1), 36));
+    const stream = await openStream(`${service.wsUrl}/v1/stream?since=${since}`, { headers: authHeaders });
+    const error = await stream.next((message) => message.type === 'error');
+    expect(error).toEqual({ type: 'error', code: 'cursor_invalid', message: expect.any(String) });
+    await postEvents(service, [brief(`live-${since}`, 'Copper after')]);
+    await stream.next((message) => eventIdOf(message) === `live-${since}`);
+    expect(stream.messages.filter((message) => message.type !== 'heartbeat').map((m) => m.type)).toEqual([
+      'error',
+      'alert',
+    ]);
+    await stream.close();
+  });
+});

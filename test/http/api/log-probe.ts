@@ -15,11 +15,18 @@ const app = await createHttpServer({
   routes: [
     async (instance) => {
       instance.get('/v1/probe', { config: { access: 'read' } }, async () => ({ ok: true }));
+      instance.get('/u/:token', { config: { access: 'open' } }, async () => ({ ok: true }));
     },
   ],
 });
 for (const headers of [{ authorization: `Bearer ${key}` }, { authorization: `Bearer ${key}x` }, {}]) {
   await app.inject({ method: 'GET', url: `/v1/probe?token=${token}&rules=a`, headers });
 }
+// A key in the query string (a client's mistake) and the other credential-carrying names.
+for (const name of ['key', 'api_key', 'apiKey', 'access_token', 'password', 'KEY']) {
+  await app.inject({ method: 'GET', url: `/v1/probe?${name}=${key}&rules=a` });
+}
+await app.inject({ method: 'GET', url: `/v1/probe?rules=${key}` });
+await app.inject({ method: 'GET', url: `/u/${token}` });
 await app.close();
 await store.close();

@@ -6,8 +6,9 @@ import { describe, expect, it } from 'vitest';
 const run = promisify(execFile);
 
 describe('request logging', () => {
-  it('never writes an API key or a ?token= value, even for refused requests', async () => {
-    const key = 'static-key-that-must-not-be-logged-0123';
+  it('never writes an API key, a ?token=/?key=/… value or a /u/ token, even for refused requests', async () => {
+    // Shaped like a real key, so that a key sent under any parameter name is recognised.
+    const key = `tk_${'k'.repeat(43)}`;
     const token = 'stream-token-that-must-not-be-logged';
     const { stdout, stderr } = await run(
       process.execPath,
@@ -18,6 +19,10 @@ describe('request logging', () => {
     // Request logging is on: the probe's requests are there, with their URLs.
     expect(lines.length).toBeGreaterThanOrEqual(3);
     expect(stdout).toContain('/v1/probe?token=[redacted]&rules=a');
+    expect(stdout).toContain('/v1/probe?key=[redacted]&rules=a');
+    expect(stdout).toContain('/v1/probe?api_key=[redacted]&rules=a');
+    expect(stdout).toContain('/v1/probe?rules=[redacted]');
+    expect(stdout).toContain('"url":"/u/[redacted]"');
     expect(stdout + stderr).not.toContain(key);
     expect(stdout + stderr).not.toContain(token);
   });

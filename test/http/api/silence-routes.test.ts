@@ -40,6 +40,27 @@ describe('silences API', () => {
     ]);
   });
 
+  it('bounds a silence to a year: an over-long duration or end is a 400, never a 500', async () => {
+    const at = server.clock.ms;
+    const cases = [
+      [{ duration: '99999999d' }, 'body.duration'],
+      [{ duration: '366d' }, 'body.duration'],
+      [{ duration: '9000000h' }, 'body.duration'],
+      [{ endsAt: new Date(at + 367 * 24 * hour).toISOString() }, 'body.endsAt'],
+    ] as const;
+    for (const [fields, field] of cases) {
+      const created = await server.request('POST', '/v1/silences', {
+        body: { matchers: { tags: ['metals'] }, ...fields },
+      });
+      expect(created.status, JSON.stringify(fields)).toBe(400);
+      expect(created.body.error).toMatchObject({ code: 'TOCSIN_INVALID_REQUEST', details: { field } });
+    }
+    const longest = await server.request('POST', '/v1/silences', {
+      body: { matchers: { tags: ['metals'] }, duration: '365d' },
+    });
+    expect(longest.status).toBe(201);
+  });
+
   it('takes startsAt and endsAt, and lists by state', async () => {
     const at = server.clock.ms;
     const active = await server.request('POST', '/v1/silences', {

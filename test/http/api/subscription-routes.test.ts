@@ -61,6 +61,30 @@ describe('subscribers, webhooks and subscriptions API', () => {
       expect(response.body.error).toMatchObject({ code: 'TOCSIN_INVALID_REQUEST', details: { field } });
     });
 
+    it('validates an address at creation as delivery does (no address accepted that the sender refuses)', async () => {
+      const long = `${'a'.repeat(300)}@desk.example`;
+      for (const email of [
+        long,
+        `${'a'.repeat(65)}@desk.example`,
+        'ana@-desk.example',
+        '"ana"@desk.example',
+      ]) {
+        const created = await post('/v1/subscribers', { name: 'Ana', email });
+        expect(created.status, email).toBe(400);
+        expect(created.body.error).toMatchObject({
+          code: 'TOCSIN_INVALID_REQUEST',
+          details: { field: 'body.email' },
+        });
+      }
+      const ana = await post('/v1/subscribers', { name: 'Ana', email: 'ana@desk.example' });
+      const patched = await server.request('PATCH', `/v1/subscribers/${ana.body.id}`, {
+        body: { email: long },
+      });
+      expect(patched.status).toBe(400);
+      // An internationalised domain is sent (punycode), so it is taken.
+      expect((await post('/v1/subscribers', { name: 'Jo', email: 'jo@bücher.example' })).status).toBe(201);
+    });
+
     it('refuses to remove the address of a subscriber with email subscriptions', async () => {
       const ana = await post('/v1/subscribers', { name: 'Ana', email: 'ana@desk.example' });
       await post('/v1/subscriptions', { subscriberId: ana.body.id, channel: 'email' });
@@ -111,6 +135,23 @@ describe('subscribers, webhooks and subscriptions API', () => {
       const again = await server.request('POST', `/v1/webhooks/${created.body.id}/rotate`);
       expect(again.status).toBe(200);
       expect(again.body.previousSecretExpiresAt).toBe(new Date(server.clock.ms + 86_400_000).toISOString());
+    });
+
+    it('bounds previousSecretValidFor (30d) with a 400, never an expiry lost', async () => {
+      const created = await post('/v1/webhooks', { url: 'https://desk.example/hook' });
+      for (const previousSecretValidFor of ['99999999d', '31d', '1000h']) {
+        const rotated = await post(`/v1/webhooks/${created.body.id}/rotate`, { previousSecretValidFor });
+        expect(rotated.status, previousSecretValidFor).toBe(400);
+        expect(rotated.body.error).toMatchObject({
+          code: 'TOCSIN_INVALID_REQUEST',
+          details: { field: 'body.previousSecretValidFor' },
+        });
+      }
+      expect((await server.store.endpoints.get(created.body.id))?.secret).toBe(created.body.secret);
+      const longest = await post(`/v1/webhooks/${created.body.id}/rotate`, { previousSecretValidFor: '30d' });
+      expect(longest.body.previousSecretExpiresAt).toBe(
+        new Date(server.clock.ms + 30 * 86_400_000).toISOString(),
+      );
     });
 
     it('takes a given secret and format, changes, disables, enables and deletes', async () => {
