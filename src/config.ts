@@ -119,13 +119,17 @@ const url = (protocols: string[], example: string) =>
     { message: `expected a URL such as ${example}` },
   );
 
-const nonNegativeInt = (fallback: number) =>
+const nonNegativeInt = (fallback: number, max = Number.MAX_SAFE_INTEGER) =>
   z
     .string()
     .default(String(fallback))
     .transform((text, ctx) => {
       if (!/^\d+$/.test(text.trim())) {
         ctx.addIssue({ code: 'custom', message: `expected a whole number (0 or more), got "${text}"` });
+        return z.NEVER;
+      }
+      if (Number(text) > max) {
+        ctx.addIssue({ code: 'custom', message: `expected at most ${max}, got "${text}"` });
         return z.NEVER;
       }
       return Number(text);
@@ -235,7 +239,7 @@ const envSchema = z.object({
   TOCSIN_KAFKA_CREATE_TOPICS: optional(flag),
   TOCSIN_KAFKA_TOPIC_PARTITIONS: optional(z.string().transform((text, ctx) => toPositiveInt(text, ctx))),
   TOCSIN_KAFKA_TOPIC_REPLICATION: optional(z.string().transform((text, ctx) => toPositiveInt(text, ctx))),
-  TOCSIN_DRAIN_DELAY_MS: nonNegativeInt(0),
+  TOCSIN_DRAIN_DELAY_MS: nonNegativeInt(0, 10 * 60_000),
   SMTP_URL: optional(url(['smtp:', 'smtps:'], 'smtp://user:pass@host:587')),
   TOCSIN_PUBLIC_URL: optional(url(['http:', 'https:'], 'https://alerts.example.com')),
   TOCSIN_SECRET: optional(z.string().min(16, 'must be at least 16 characters')),
