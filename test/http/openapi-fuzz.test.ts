@@ -226,9 +226,21 @@ function isDocumentedOtherwise(
   status: number,
   body: unknown,
 ): boolean {
-  let schema = operation.responses?.[String(status)]?.content?.['application/json']?.schema;
-  if (schema === undefined || schema.$ref?.endsWith('/Error')) return false;
-  if (schema.$ref !== undefined) schema = components[schema.$ref.split('/').at(-1)!] ?? {};
+  const schema = operation.responses?.[String(status)]?.content?.['application/json']?.schema;
+  if (schema === undefined) return false;
+  // A response documented as one of several bodies (`anyOf`, e.g. POST /v1/events' 400: the
+  // ingest result or the error shape) is in shape when any of them is.
+  const branches = schema.anyOf ?? [schema];
+  return branches.some((branch) => hasRequiredFields(components, branch, body));
+}
+
+function hasRequiredFields(
+  components: Record<string, JsonSchema>,
+  branch: JsonSchema,
+  body: unknown,
+): boolean {
+  if (branch.$ref?.endsWith('/Error')) return false;
+  const schema = branch.$ref !== undefined ? (components[branch.$ref.split('/').at(-1)!] ?? {}) : branch;
   const required = schema.required ?? [];
   return (
     required.length > 0 &&
