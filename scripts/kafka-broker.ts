@@ -10,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
+import { createTlsMaterial, type TlsMaterial } from './kafka-tls.ts';
 
 const { Kafka, logLevel } = kafkajs;
 
@@ -36,14 +37,64 @@ export type LocalBrokerOptions = {
   dir?: string;
   /** Port of the CONTROLLER listener on 127.0.0.1; a free one when unset. */
   controllerPort?: number;
+  /**
+   * Also listen with TLS: SASL_SSL (SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN, one user made at
+   * format time) and SSL with client certificates required (mutual TLS), with a CA and
+   * certificates made for this broker. The PLAINTEXT listener stays.
+   */
+  secure?: boolean;
 };
 
 export type LocalBroker = {
-  /** `127.0.0.1:<port>`, the value for KAFKA_BROKERS. */
+  /** `127.0.0.1:<port>`, the value for KAFKA_BROKERS (the PLAINTEXT listener). */
   brokers: string;
   logFile: string;
+  /** The TLS listeners and how to reach them, when started with `secure`. */
+  secure?: SecureListeners;
   stop(): Promise<void>;
 };
+
+export type SecureListeners = {
+  /** `127.0.0.1:<port>` of the SASL_SSL listener. */
+  saslSsl: string;
+  /** `127.0.0.1:<port>` of the SSL listener that requires a client certificate. */
+  mutualTls: string;
+  /** The user that SCRAM-SHA-512, SCRAM-SHA-256 and PLAIN accept. */
+  username: string;
+  password: string;
+  /** The CA that signed the broker's and the client's certificates (PEM). */
+  caFile: string;
+  /** A client certificate and key for the mutual-TLS listener (PEM). */
+  clientCertFile: string;
+  clientKeyFile: string;
+  /** The JSON file these settings are kept in, in the broker's folder. */
+  stateFile: string;
+};
+
+/** The Tocsin settings (KEY=value) that reach a secure broker's SASL_SSL listener. */
+export function saslSslSettings(
+  secure: SecureListeners,
+  mechanism: 'plain' | 'scram-sha-256' | 'scram-sha-512' = 'scram-sha-512',
+): Record<string, string> {
+  return {
+    KAFKA_BROKERS: secure.saslSsl,
+    KAFKA_SSL: 'true',
+    KAFKA_SSL_CA: secure.caFile,
+    KAFKA_SASL_MECHANISM: mechanism,
+    KAFKA_SASL_USERNAME: secure.username,
+    KAFKA_SASL_PASSWORD: secure.password,
+  };
+}
+
+/** The Tocsin settings (KEY=value) that reach a secure broker's mutual-TLS listener. */
+export function mutualTlsSettings(secure: SecureListeners): Record<string, string> {
+  return {
+    KAFKA_BROKERS: secure.mutualTls,
+    KAFKA_SSL_CA: secure.caFile,
+    KAFKA_SSL_CERT: secure.clientCertFile,
+    KAFKA_SSL_KEY: secure.clientKeyFile,
+  };
+}
 
 /** Fetches the broker jars with Maven unless .kafka/libs already holds the set for this pom. */
 export async function ensureKafkaJars(): Promise<string> {
@@ -111,8 +162,12 @@ async function startOnce(classpath: string, options: LocalBrokerOptions): Promis
   const port = options.port ?? (await findFreePort());
   const controllerPort = options.controllerPort ?? (await findFreePort());
   const brokers = `127.0.0.1:${port}`;
+  const security = options.secure ? await secureSetup(dir) : undefined;
 
-  await writeFile(join(dir, 'server.properties'), serverProperties(dir, port, controllerPort));
+  await writeFile(
+    join(dir, 'server.properties'),
+    serverProperties(dir, port, controllerPort, security?.properties ?? {}, security?.listeners),
+  );
   await writeFile(join(dir, 'log4j2.properties'), LOG4J2_PROPERTIES);
   const jvmArgs = [`-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`, '-cp', classpath];
 
@@ -126,7 +181,16 @@ async function startOnce(classpath: string, options: LocalBrokerOptions): Promis
       ? { code: 0 }
       : await run(
           'java',
-          [...jvmArgs, 'kafka.tools.StorageTool', 'format', '-t', newClusterId(), '-c', 'server.properties'],
+          [
+            ...jvmArgs,
+            'kafka.tools.StorageTool',
+            'format',
+            '-t',
+            newClusterId(),
+            '-c',
+            'server.properties',
+            ...(security?.formatArgs ?? []),
+          ],
           { cwd: dir, logFd },
         );
     if (format.code !== 0) {
@@ -202,7 +266,64 @@ async function startOnce(classpath: string, options: LocalBrokerOptions): Promis
     const why = exited ? `the broker exited (code ${exitCode})` : (error as Error).message;
     throw new Error(`Kafka broker did not start: ${why}. End of ${logFile}:\n${log}`);
   }
-  return { brokers, logFile, stop };
+  return { brokers, logFile, ...(security ? { secure: security.listeners } : {}), stop };
+}
+
+type SecureSetup = {
+  listeners: SecureListeners;
+  properties: Record<string, string>;
+  /** StorageTool arguments that create the SCRAM credentials in the metadata log. */
+  formatArgs: string[];
+};
+
+/**
+ * Certificates, the user and the listener settings of a secure broker. Kept in its folder, so a
+ * broker restarted from the same `dir` keeps its certificates, user and ports.
+ */
+async function secureSetup(dir: string): Promise<SecureSetup & { listeners: SecureListeners }> {
+  const stateFile = join(dir, 'secure.json');
+  let listeners: SecureListeners;
+  const saved = await readFile(stateFile, 'utf8').catch(() => undefined);
+  if (saved !== undefined) {
+    listeners = JSON.parse(saved) as SecureListeners;
+  } else {
+    const tlsDir = join(dir, 'tls');
+    await mkdir(tlsDir, { recursive: true });
+    const tls: TlsMaterial = await createTlsMaterial(tlsDir);
+    listeners = {
+      saslSsl: `127.0.0.1:${await findFreePort()}`,
+      mutualTls: `127.0.0.1:${await findFreePort()}`,
+      username: 'tocsin',
+      password: randomBytes(18).toString('base64url'),
+      caFile: tls.caFile,
+      clientCertFile: tls.client.certFile,
+      clientKeyFile: tls.client.keyFile,
+      stateFile,
+    };
+    await writeFile(stateFile, JSON.stringify(listeners, null, 2));
+  }
+  const { username, password } = listeners;
+  const scramLogin = 'org.apache.kafka.common.security.scram.ScramLoginModule required;';
+  return {
+    listeners,
+    properties: {
+      // Both TLS listeners present the broker certificate and trust the run's CA (PEM stores).
+      'ssl.keystore.type': 'PEM',
+      'ssl.keystore.location': join(dir, 'tls', 'broker-keystore.pem'),
+      'ssl.truststore.type': 'PEM',
+      'ssl.truststore.location': listeners.caFile,
+      'listener.name.ssl.ssl.client.auth': 'required',
+      'listener.name.sasl_ssl.sasl.enabled.mechanisms': 'SCRAM-SHA-512,SCRAM-SHA-256,PLAIN',
+      'listener.name.sasl_ssl.scram-sha-512.sasl.jaas.config': scramLogin,
+      'listener.name.sasl_ssl.scram-sha-256.sasl.jaas.config': scramLogin,
+      // PLAIN checks against the users listed in its login module (the same user and password).
+      'listener.name.sasl_ssl.plain.sasl.jaas.config': `org.apache.kafka.common.security.plain.PlainLoginModule required user_${username}="${password}";`,
+    },
+    formatArgs: ['SCRAM-SHA-512', 'SCRAM-SHA-256'].flatMap((mechanism) => [
+      '--add-scram',
+      `${mechanism}=[name=${username},password=${password}]`,
+    ]),
+  };
 }
 
 async function waitUntilReady(brokers: string, timeoutMs: number, hasExited: () => boolean): Promise<void> {
@@ -236,16 +357,23 @@ async function waitUntilReady(brokers: string, timeoutMs: number, hasExited: () 
   }
 }
 
-function serverProperties(dir: string, port: number, controllerPort: number): string {
+function serverProperties(
+  dir: string,
+  port: number,
+  controllerPort: number,
+  extra: Record<string, string>,
+  secure: SecureListeners | undefined,
+): string {
+  const tlsListeners = secure === undefined ? '' : `,SASL_SSL://${secure.saslSsl},SSL://${secure.mutualTls}`;
   const settings: Record<string, string | number | boolean> = {
     'process.roles': 'broker,controller',
     'node.id': 1,
     'controller.quorum.voters': `1@127.0.0.1:${controllerPort}`,
-    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}`,
+    listeners: `PLAINTEXT://127.0.0.1:${port},CONTROLLER://127.0.0.1:${controllerPort}${tlsListeners}`,
+    'advertised.listeners': `PLAINTEXT://127.0.0.1:${port}${tlsListeners}`,
     'inter.broker.listener.name': 'PLAINTEXT',
     'controller.listener.names': 'CONTROLLER',
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    'listener.security.protocol.map': `PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT${secure ? ',SASL_SSL:SASL_SSL,SSL:SSL' : ''}`,
     'log.dirs': join(dir, 'data'),
     // One node: every replication factor and ISR minimum is 1.
     'num.partitions': 1,
@@ -267,6 +395,7 @@ function serverProperties(dir: string, port: number, controllerPort: number): st
     'message.max.bytes': MAX_MESSAGE_BYTES,
     'replica.fetch.max.bytes': MAX_MESSAGE_BYTES,
     'log.cleaner.dedupe.buffer.size': 16 * 1024 * 1024,
+    ...extra,
   };
   return `${Object.entries(settings)
     .map(([key, value]) => `${key}=${value}`)

@@ -58,6 +58,11 @@ function indent(text: string): string {
 }
 
 main().catch((error: unknown) => {
+  // Kafka refused or cannot be reached: the message says which setting to look at; no stack.
+  if (isAppError(error, 'TOCSIN_KAFKA_UNAVAILABLE')) {
+    process.stderr.write(`Tocsin failed to start: ${error.message}\n`);
+    process.exit(1);
+  }
   process.stderr.write(
     `Tocsin failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
   );

@@ -1,12 +1,21 @@
-import type { Admin, Consumer, EachBatchPayload, KafkaMessage, Producer } from 'kafkajs';
+import kafkajs, {
+  type Admin,
+  type Consumer,
+  type EachBatchPayload,
+  type KafkaMessage,
+  type Producer,
+} from 'kafkajs';
 import type { Config } from '../config.ts';
 import { isAppError } from '../errors.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Logger } from '../logger.ts';
 import type { EventProcessor } from './event-processor.ts';
 import type { IntelEvent } from './event-schema.ts';
-import { createKafkaClient } from './kafka-client.ts';
+import { createKafkaClient, describeKafkaFailure } from './kafka-client.ts';
+import { createTopicCheck } from './kafka-topics.ts';
 import { parseEvent } from './parse-event.ts';
+
+const { Partitioners } = kafkajs;
 
 type KafkaConfig = NonNullable<Config['kafka']>;
 
@@ -15,6 +24,9 @@ type RejectReason = 'not_json' | 'invalid_event' | 'too_large';
 
 /** How many valid events are evaluated together before their offsets are resolved. */
 const chunkSize = 200;
+
+/** How often a missing topic is looked for again. */
+const topicRetryMs = 2_000;
 
 /**
  * Consumes `KAFKA_TOPIC` in the consumer group `KAFKA_GROUP_ID`.
@@ -37,6 +49,10 @@ export function createKafkaIngest(deps: {
   let consumer: Consumer | undefined;
   let producer: Producer | undefined;
   let admin: Admin | undefined;
+  /** Topics not found at the last look; consuming starts once none is missing. */
+  let missingTopics: string[] = [];
+  let waiting: { timer: NodeJS.Timeout | undefined; done: Promise<void> } | undefined;
+  let closed = false;
 
   async function deadLetter(
     message: KafkaMessage,
@@ -107,32 +123,111 @@ export function createKafkaIngest(deps: {
     );
   }
 
+  /** Joins the group and consumes; `fromBeginning` for a topic that appeared after the start. */
+  async function consume(fromBeginning: boolean): Promise<void> {
+    await Promise.all([producer!.connect(), consumer!.connect()]);
+    await consumer!.subscribe({ topic: deps.kafka.topic, fromBeginning });
+    await consumer!.run({ eachBatchAutoResolve: false, autoCommit: true, eachBatch });
+    log.info({ topic: deps.kafka.topic, groupId: deps.kafka.groupId }, 'consuming');
+  }
+
+  /**
+   * Looks for the missing topics every topicRetryMs until they exist, then consumes. A group that
+   * has no committed offset reads such a topic from its beginning: every message in it is newer
+   * than this start, so `latest` would only lose the first ones.
+   */
+  function waitForTopics(topics: ReturnType<typeof createTopicCheck>): void {
+    let lastProblem = '';
+    const state: { timer: NodeJS.Timeout | undefined; done: Promise<void> } = {
+      timer: undefined,
+      done: Promise.resolve(),
+    };
+    const attempt = async () => {
+      state.timer = undefined;
+      try {
+        missingTopics = await topics.missing();
+        if (missingTopics.length === 0) {
+          if (closed) return;
+          log.info({ topic: deps.kafka.topic }, 'the Kafka topics exist now');
+          await consume(true);
+          return;
+        }
+      } catch (error) {
+        const problem = describeKafkaFailure(error, deps.kafka).message;
+        if (problem !== lastProblem)
+          log.warn({ topics: missingTopics }, `looking for the Kafka topics: ${problem}`);
+        lastProblem = problem;
+      }
+      if (!closed) state.timer = setTimeout(() => (state.done = attempt()), topicRetryMs);
+    };
+    state.timer = setTimeout(() => (state.done = attempt()), topicRetryMs);
+    waiting = state;
+  }
+
   return {
+    /**
+     * Connects (a wrong password or an untrusted certificate fails here, saying which) and
+     * consumes; when a needed topic is missing it logs that once, resolves, and keeps looking.
+     */
     async start(): Promise<void> {
-      producer = client.producer({ allowAutoTopicCreation: true });
+      if (deps.kafka.sasl?.mechanism === 'plain' && !deps.kafka.ssl) {
+        log.warn('KAFKA_SASL_MECHANISM=plain without KAFKA_SSL sends the password in clear text');
+      }
+      producer = client.producer({
+        allowAutoTopicCreation: true,
+        createPartitioner: Partitioners.DefaultPartitioner,
+      });
       admin = client.admin();
       consumer = client.consumer({
         groupId: deps.kafka.groupId,
         maxBytesPerPartition: Math.max(1024 * 1024, deps.maxMessageBytes + 64 * 1024),
         maxBytes: Math.max(10 * 1024 * 1024, deps.maxMessageBytes * 2),
+        allowAutoTopicCreation: false,
       });
-      await Promise.all([producer.connect(), admin.connect(), consumer.connect()]);
-      await consumer.subscribe({
-        topic: deps.kafka.topic,
-        fromBeginning: deps.kafka.startFrom === 'earliest',
+      const topics = createTopicCheck({
+        admin,
+        consumed: [deps.kafka.topic],
+        produced: [deps.kafka.dlqTopic],
+        create: deps.kafka.createTopics,
+        logger: deps.logger,
       });
-      await consumer.run({ eachBatchAutoResolve: false, autoCommit: true, eachBatch });
-      log.info({ topic: deps.kafka.topic, groupId: deps.kafka.groupId }, 'consuming');
+      try {
+        await admin.connect();
+        missingTopics = await topics.missing();
+      } catch (error) {
+        throw describeKafkaFailure(error, deps.kafka);
+      }
+      if (missingTopics.length === 0) {
+        await consume(deps.kafka.startFrom === 'earliest');
+        return;
+      }
+      log.warn(
+        { topics: missingTopics },
+        `Kafka topic ${missingTopics.join(', ')} does not exist: waiting for it (create it, or set TOCSIN_KAFKA_CREATE_TOPICS=true)`,
+      );
+      waitForTopics(topics);
     },
 
-    /** Readiness: the cluster answers a metadata request. */
+    /** Readiness: the needed topics exist and the cluster answers a metadata request. */
     async check(): Promise<void> {
       if (!admin) throw new Error('Kafka client not started');
-      await admin.describeCluster();
+      if (missingTopics.length > 0) {
+        throw new Error(`Kafka topic ${missingTopics.join(', ')} does not exist (waiting for it)`);
+      }
+      try {
+        await admin.describeCluster();
+      } catch (error) {
+        throw describeKafkaFailure(error, deps.kafka);
+      }
     },
 
     /** Stops fetching, lets the batch in flight finish and commit, then disconnects. */
     async close(): Promise<void> {
+      closed = true;
+      if (waiting) {
+        clearTimeout(waiting.timer);
+        await waiting.done;
+      }
       await consumer?.disconnect();
       await producer?.disconnect();
       await admin?.disconnect();
