@@ -19,6 +19,7 @@ import { createApiKeyAuth } from './http/auth.ts';
 import { eventRoutes } from './http/event-routes.ts';
 import { healthRoutes, type ReadinessCheck } from './http/health-routes.ts';
 import { createHttpMetrics } from './http/http-metrics.ts';
+import { createHttpDrain } from './http/http-drain.ts';
 import { createHttpServer } from './http/http-server.ts';
 import { createMetrics, registerDeliveryGauge } from './http/metrics.ts';
 import { alertRoutes } from './http/routes/alert-routes.ts';
@@ -128,6 +129,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       })
     : undefined;
 
+  const drain = createHttpDrain();
   const checks: ReadinessCheck[] = [{ name: 'store', check: () => store.ping() }];
   if (kafka) checks.push({ name: 'kafka', check: () => kafka.check() });
 
@@ -140,7 +142,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     rateLimit: config.rateLimit,
     corsOrigins: config.corsOrigins,
     routes: [
-      healthRoutes({ metrics, checks }),
+      healthRoutes({ metrics, checks, isDraining: drain.isDraining }),
       eventRoutes({ processor, metrics, maxBodyBytes: config.maxBodyBytes }),
       streamRoutes({ hub, tokens: streamTokens, keys: store.apiKeys, heartbeatMs: config.heartbeatMs }),
       pageRoutes(),
@@ -162,6 +164,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       email.routes,
     ],
   });
+  drain.attach(http);
 
   return {
     http,
@@ -213,7 +216,15 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       return `http://${host}:${address.port}`;
     },
 
+    /**
+     * Graceful shutdown: /readyz answers 503 first (for TOCSIN_DRAIN_DELAY_MS everything else still
+     * serves), then HTTP takes no new requests, then consuming stops (the batch in flight finishes
+     * and commits), deliveries in flight finish, and only then do the WebSocket streams close.
+     */
     async close(): Promise<void> {
+      drain.begin();
+      if (config.drainDelayMs > 0) await new Promise((resolve) => setTimeout(resolve, config.drainDelayMs));
+      drain.stopAccepting();
       await kafka?.close();
       await email.scheduler.close(); // it creates jobs: stop it before the outbox
       await outbox.close();

@@ -403,6 +403,12 @@ export function loadConfig(
     ...dkimProblems(env),
   ];
   const kafkaSecurity = result.success ? parseKafkaSecurity(result.data, cwd) : undefined;
+  if (result.success && result.data.TOCSIN_DRAIN_DELAY_MS >= result.data.TOCSIN_SHUTDOWN_TIMEOUT_MS) {
+    problems.push({
+      variable: 'TOCSIN_DRAIN_DELAY_MS',
+      message: `must be shorter than TOCSIN_SHUTDOWN_TIMEOUT_MS (${result.data.TOCSIN_SHUTDOWN_TIMEOUT_MS})`,
+    });
+  }
   if (kafkaSecurity) problems.push(...kafkaSecurity.problems);
   if (!result.success || problems.length > 0) {
     throw new AppError(

@@ -17,6 +17,7 @@ export const errorCodes = {
   TOCSIN_INVALID_REQUEST: 'an HTTP request is malformed (the message names the field)',
   TOCSIN_CONFLICT: 'the request conflicts with the state of a resource',
   TOCSIN_TOO_MANY_CONNECTIONS: 'an API key holds the most streams allowed',
+  TOCSIN_SHUTTING_DOWN: 'the instance is draining after SIGTERM and takes no new requests',
   TOCSIN_INTERNAL: 'a bug: the message is never shown to clients',
 } as const;
 

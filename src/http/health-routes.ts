@@ -7,10 +7,17 @@ export type ReadinessCheck = { name: string; check(): Promise<void> };
 
 const readiness = z.object({
   ready: z.boolean(),
+  /** True from SIGTERM on: the instance is shutting down and must get no new traffic. */
+  draining: z.boolean().optional(),
   checks: z.record(z.string(), z.object({ ok: z.boolean(), error: z.string().optional() })),
 });
 
-export function healthRoutes(deps: { metrics: Metrics; checks: ReadinessCheck[] }): FastifyPluginAsyncZod {
+export function healthRoutes(deps: {
+  metrics: Metrics;
+  checks: ReadinessCheck[];
+  /** True once a graceful shutdown began (http-drain.ts): /readyz answers 503 at once. */
+  isDraining?: () => boolean;
+}): FastifyPluginAsyncZod {
   return async (app) => {
     app.get(
       '/healthz',
@@ -31,13 +38,14 @@ export function healthRoutes(deps: { metrics: Metrics; checks: ReadinessCheck[] 
       {
         config: { access: 'open' },
         schema: {
-          summary: 'The store and, when configured, Kafka are reachable',
+          summary: 'The store and, when configured, Kafka are reachable (503 while shutting down)',
           tags: ['operations'],
           security: [],
           response: { 200: readiness, 503: readiness },
         },
       },
       async (_request, reply) => {
+        if (deps.isDraining?.()) return reply.code(503).send({ ready: false, draining: true, checks: {} });
         const results = await Promise.all(
           deps.checks.map(async ({ name, check }) => {
             try {
