@@ -113,6 +113,25 @@ describe('tocsin match', () => {
     expect(run.code).toBe(1);
   });
 
+  it('gives the same output, bad lines and exit status with --workers 2', async () => {
+    const [one, two] = await Promise.all([
+      runTocsin(['match', '--rules', rules, '--events', events, '--include-suppressed']),
+      runTocsin(['match', '--rules', rules, '--events', events, '--include-suppressed', '--workers', '2']),
+    ]);
+    expect(two.stdout).toBe(one.stdout);
+    expect(two.stderr).toBe(one.stderr);
+    expect(two.code).toBe(1);
+  });
+
+  it('rejects a bad --workers, and --budget-ms without workers', async () => {
+    const bad = await runTocsin(['match', '--rules', rules, '--events', events, '--workers', '0']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain("--workers must be a positive integer, got '0'");
+    const budget = await runTocsin(['match', '--rules', rules, '--events', events, '--budget-ms', '10']);
+    expect(budget.code).toBe(2);
+    expect(budget.stderr).toContain('--budget-ms needs --workers');
+  });
+
   it('puts the four contract fields first', async () => {
     const run = await runTocsin(['match', '--rules', rules, '--events', events]);
     const first = run.stdout.split('\n')[0]!;
