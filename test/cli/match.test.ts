@@ -121,7 +121,8 @@ describe('tocsin match', () => {
     expect(two.stdout).toBe(one.stdout);
     expect(two.stderr).toBe(one.stderr);
     expect(two.code).toBe(1);
-  });
+    // Two processes and two worker threads, each loading the sources through tsx: slow on a busy machine.
+  }, 180_000);
 
   it('rejects a bad --workers, and --budget-ms without workers', async () => {
     const bad = await runTocsin(['match', '--rules', rules, '--events', events, '--workers', '0']);
