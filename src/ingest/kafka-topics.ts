@@ -26,6 +26,7 @@ export function createTopicCheck(deps: {
   const log = deps.logger.child({ component: 'kafka-topics' });
   const all = [...new Set([...deps.consumed, ...deps.produced])];
   let creationRefused = false;
+  const reportedProduced = new Set<string>();
 
   async function absent(): Promise<string[]> {
     const existing = new Set(await deps.admin.listTopics());
@@ -65,13 +66,19 @@ export function createTopicCheck(deps: {
         await create(missing, deps.create);
         missing = await absent();
       }
-      const produced = missing.filter((topic) => deps.produced.includes(topic));
-      if (produced.length > 0) {
-        // A metadata request for a topic creates it on a broker with auto.create.topics.enable.
-        await deps.admin.fetchTopicMetadata({ topics: produced }).catch(() => {});
-        missing = await absent();
+      // Only a consumed topic holds consuming back. A produced one (the dead-letter topic) is
+      // created by the producer's first send on a broker with auto.create.topics.enable; where it
+      // cannot be, that send fails and the batch is retried, so it is reported, not waited for:
+      // waiting would stop every good event for want of a place to put the bad ones.
+      const produced = missing.filter((topic) => !deps.consumed.includes(topic));
+      if (produced.length > 0 && !reportedProduced.has(produced.join(','))) {
+        reportedProduced.add(produced.join(','));
+        log.warn(
+          { topics: produced },
+          `Kafka topic ${produced.join(', ')} does not exist yet: it is created on the first dead letter where the broker allows it (else create it, or set TOCSIN_KAFKA_CREATE_TOPICS=true)`,
+        );
       }
-      return missing;
+      return missing.filter((topic) => deps.consumed.includes(topic));
     },
   };
 }
