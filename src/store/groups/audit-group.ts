@@ -1,7 +1,7 @@
 import type { Selectable } from 'kysely';
 import { isRole } from '../../http/roles.ts';
 import { decodeJsonOrNull, encodeJson, newId, type StoreContext, toIso } from '../context.ts';
-import { decodeKeysetCursor, encodeKeysetCursor } from '../keyset-cursor.ts';
+import { decodeKeysetCursor, keysetPage, keysetPageSize } from '../keyset-cursor.ts';
 import type { AuditLogTable } from '../schema.ts';
 import { type AuditEntry, type AuditStore, DEFAULT_TENANT } from '../store.ts';
 
@@ -50,7 +50,7 @@ export function createAuditGroup(ctx: StoreContext): AuditStore {
     },
 
     async list(query = {}) {
-      const limit = Math.min(Math.max(query.limit ?? 50, 1), 1000);
+      const limit = keysetPageSize(query.limit);
       const after = query.cursor === undefined ? undefined : decodeKeysetCursor(query.cursor);
       const rows = await db
         .selectFrom('audit_log')
@@ -67,12 +67,7 @@ export function createAuditGroup(ctx: StoreContext): AuditStore {
         .orderBy('id', 'desc')
         .limit(limit + 1)
         .execute();
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        items: page.map(auditEntryFromRow),
-        nextCursor: rows.length > limit && last ? encodeKeysetCursor(Number(last.at), last.id) : null,
-      };
+      return keysetPage(rows, limit, (row) => Number(row.at), auditEntryFromRow);
     },
   };
 }

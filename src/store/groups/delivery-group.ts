@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { sql, type UpdateObject } from 'kysely';
 import type { StoreContext } from '../context.ts';
-import { decodeKeysetCursor, encodeKeysetCursor } from '../keyset-cursor.ts';
+import { decodeKeysetCursor, keysetPage, keysetPageSize } from '../keyset-cursor.ts';
 import type { Database } from '../schema.ts';
 import {
   type ClaimedJob,
@@ -46,7 +46,7 @@ export function createDeliveryGroup(ctx: StoreContext): DeliveryStore {
     },
 
     async list(query = {}) {
-      const limit = Math.min(Math.max(query.limit ?? 50, 1), 1000);
+      const limit = keysetPageSize(query.limit);
       const after = query.cursor === undefined ? undefined : decodeKeysetCursor(query.cursor);
       const rows = await db
         .selectFrom('delivery_jobs')
@@ -70,12 +70,7 @@ export function createDeliveryGroup(ctx: StoreContext): DeliveryStore {
         .orderBy('id', 'desc')
         .limit(limit + 1)
         .execute();
-      const page = rows.slice(0, limit);
-      const last = page.at(-1);
-      return {
-        items: page.map(deliveryJobFromRow),
-        nextCursor: rows.length > limit && last ? encodeKeysetCursor(last.created_at, last.id) : null,
-      };
+      return keysetPage(rows, limit, (row) => row.created_at, deliveryJobFromRow);
     },
 
     claim(now, limit, leaseMs, filter = {}) {
