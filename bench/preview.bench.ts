@@ -43,7 +43,7 @@ const rules = [
 ].map((document) => compileRule(document, 'bench'));
 
 const dir = mkdtempSync(join(args['data-dir'] ?? tmpdir(), 'tocsin-preview-bench-'));
-const store = createStore({ dataDir: dir });
+const store = createStore({ dataDir: dir, secret: 'bench-server-secret-0123456789' });
 try {
   await store.migrate();
   const next = createEventGenerator(7);

@@ -189,7 +189,7 @@ async function main(): Promise<void> {
   const seconds = Number(args.seconds ?? 5);
   const dataDir = mkdtempSync(join(args['data-dir'] ?? tmpdir(), 'tocsin-stream-bench-'));
   const logger = createLogger('silent');
-  const store = createStore({ dataDir, logger });
+  const store = createStore({ dataDir, secret: 'bench-server-secret-0123456789', logger });
   await store.migrate();
   const hub = createStreamHub({
     keys: store.apiKeys,

@@ -109,7 +109,10 @@ const percentile = (sorted: number[], p: number) =>
 
 async function runScenario(endpointCount: number, receiverUrl: string, arrivals: ArrivalLog, quick: boolean) {
   const dir = mkdtempSync(join(tmpdir(), 'tocsin-webhook-bench-'));
-  const store: Store = createSqliteStore({ filename: join(dir, 'tocsin.db') });
+  const store: Store = createSqliteStore({
+    filename: join(dir, 'tocsin.db'),
+    secret: 'bench-server-secret-0123456789',
+  });
   await store.migrate();
   const silent = { info() {}, warn() {}, error() {} };
   const webhooks = createWebhookService({

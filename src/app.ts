@@ -56,7 +56,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
   const rules = await loadRuleFiles(config.rulesDir, logger);
   const secret = await loadOrCreateSecret(config.dataDir, config.secret);
   const matcher = createRuleIndex(rules);
-  const store = createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, logger });
+  const store = createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, secret, logger });
   const hub = createStreamHub({
     log: store.alerts,
     keys: store.apiKeys,

@@ -63,6 +63,11 @@ main().catch((error: unknown) => {
     process.stderr.write(`Tocsin failed to start: ${error.message}\n`);
     process.exit(1);
   }
+  // Found only once the store is open, e.g. webhook secrets sealed under another server secret.
+  if (isAppError(error, 'TOCSIN_INVALID_CONFIG')) {
+    process.stderr.write(`Tocsin failed to start: ${error.message}\n`);
+    process.exit(2);
+  }
   process.stderr.write(
     `Tocsin failed to start: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\n`,
   );

@@ -74,12 +74,12 @@ export function createKeysCommand(options: KeysCommandOptions = {}): Command {
         return exitCodes.usage;
       }
       if (config.databaseUrl === undefined) await mkdir(config.dataDir, { recursive: true });
-      const store = createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir });
+      const secret = await loadOrCreateSecret(config.dataDir, config.secret);
+      const store = createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, secret });
       try {
         await store.migrate();
         if (action === 'list') return await listKeys(store, io);
         if (action === 'revoke') return await revokeKey(store, rest[0]!, io);
-        const secret = await loadOrCreateSecret(config.dataDir, config.secret);
         const { key, record } = await issueApiKey({ store, secret }, { name, role });
         io.stdout.write(`${key}\n`);
         io.stderr.write(

@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { type Kysely, sql } from 'kysely';
 import type { Database } from './schema.ts';
+import type { SecretBox } from './secret-box.ts';
 
 export type StoreDialect = 'sqlite' | 'postgres';
 
@@ -9,6 +10,8 @@ export type StoreContext = {
   db: Kysely<Database>;
   dialect: StoreDialect;
   now(): Date;
+  /** Seals and opens the secrets kept encrypted at rest (webhook signing secrets). */
+  secrets: SecretBox;
   /**
    * Runs `fn` in one transaction. SQLite: `BEGIN IMMEDIATE`, so the write lock is taken up
    * front and two writers never deadlock on a lock upgrade. PostgreSQL: READ COMMITTED.

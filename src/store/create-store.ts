@@ -9,6 +9,8 @@ export type CreateStoreOptions = {
   /** `postgres://…` or `postgresql://…`: PostgreSQL; `sqlite::memory:` or `sqlite:<path>`: SQLite; unset: SQLite in `dataDir`. */
   databaseUrl?: string | undefined;
   dataDir: string;
+  /** The server secret (`loadOrCreateSecret`): webhook secrets are stored encrypted under a key derived from it. */
+  secret: string;
   logger?: StoreLogger;
   now?: () => Date;
 };
@@ -19,6 +21,7 @@ export const sqliteFileName = 'tocsin.db';
 /** Picks the store by URL. Nothing connects until the first query (`migrate()` at start). */
 export function createStore(options: CreateStoreOptions): Store {
   const common = {
+    secret: options.secret,
     ...(options.logger && { logger: options.logger }),
     ...(options.now && { now: options.now }),
   };

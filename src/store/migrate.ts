@@ -2,21 +2,22 @@ import { type Kysely, Migrator } from 'kysely';
 import { AppError } from '../errors.ts';
 import type { StoreDialect } from './context.ts';
 import { createMigrationProvider } from './migrations/index.ts';
+import type { SecretBox } from './secret-box.ts';
 import type { StoreLogger } from './sql-store.ts';
 
 /**
  * Runs the pending migrations. Kysely's migrator takes a lock first (an advisory lock on
  * PostgreSQL, the lock row on SQLite), so instances starting together migrate once.
- * `schema`: where the PostgreSQL migration bookkeeping lives (the store's own schema).
+ * `secrets`: migration 003 encrypts the webhook secrets with it. `schema`: where the PostgreSQL migration bookkeeping lives (the store's own schema).
  */
 export async function runMigrations(
   db: Kysely<unknown>,
   dialect: StoreDialect,
-  options: { schema?: string; logger?: StoreLogger } = {},
+  options: { schema?: string; logger?: StoreLogger; secrets: SecretBox },
 ): Promise<void> {
   const migrator = new Migrator({
     db,
-    provider: createMigrationProvider(dialect),
+    provider: createMigrationProvider(dialect, { secrets: options.secrets }),
     // Migration numbers are reserved per piece of work and may land out of order (004 before
     // 002): a database that already ran a later one still runs an earlier one it lacks. Each
     // migration touches only its own tables, so their order between them does not matter.

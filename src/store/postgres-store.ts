@@ -5,11 +5,14 @@ import type { NotificationListener } from './change-feed.ts';
 import { createTransactionRunner } from './context.ts';
 import { runMigrations } from './migrate.ts';
 import type { Database } from './schema.ts';
+import { createSecretBox } from './secret-box.ts';
 import { createSqlStore, type StoreLogger } from './sql-store.ts';
 import type { Store } from './store.ts';
 
 export type PostgresStoreOptions = {
   connectionString: string;
+  /** The server secret (TOCSIN_SECRET or `<dataDir>/secret`); webhook secrets are encrypted under a key derived from it. */
+  secret: string;
   /** The schema to use (created by `migrate`); default: the server's `search_path`. */
   schema?: string;
   /** Pool size (default 10). */
@@ -39,7 +42,7 @@ const types = {
   },
 } as pg.CustomTypesConfig;
 
-export function createPostgresPool(options: PostgresStoreOptions): pg.Pool {
+export function createPostgresPool(options: Omit<PostgresStoreOptions, 'secret'>): pg.Pool {
   if (options.schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(options.schema)) {
     throw new AppError('TOCSIN_INVALID_CONFIG', `not a usable schema name: ${options.schema}`);
   }
@@ -68,6 +71,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
     db,
     dialect: 'postgres' as const,
     now: options.now ?? (() => new Date()),
+    secrets: createSecretBox(options.secret),
     transaction: createTransactionRunner(db, 'postgres'),
   };
   return createSqlStore(ctx, {
@@ -80,6 +84,7 @@ export function createPostgresStore(options: PostgresStoreOptions): Store {
         throw new AppError('TOCSIN_INVALID_CONFIG', 'PostgreSQL search_path names no existing schema');
       await runMigrations(db as Kysely<unknown>, 'postgres', {
         schema,
+        secrets: ctx.secrets,
         ...(options.logger && { logger: options.logger }),
       });
     },

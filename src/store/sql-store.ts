@@ -45,6 +45,7 @@ export function createSqlStore(ctx: StoreContext, lifecycle: StoreLifecycle): St
     ...(lifecycle.listener && { listener: lifecycle.listener }),
     ...(lifecycle.logger && { logger: lifecycle.logger }),
   });
+  const endpoints = createEndpointGroup(ctx);
   return {
     dialect: ctx.dialect,
     changes,
@@ -53,7 +54,7 @@ export function createSqlStore(ctx: StoreContext, lifecycle: StoreLifecycle): St
     rules: createRuleGroup(ctx, changes),
     silences: createSilenceGroup(ctx),
     subscribers: createSubscriberGroup(ctx),
-    endpoints: createEndpointGroup(ctx),
+    endpoints,
     subscriptions: createSubscriptionGroup(ctx),
     deliveries: createDeliveryGroup(ctx),
     attempts: createAttemptGroup(ctx),
@@ -61,7 +62,10 @@ export function createSqlStore(ctx: StoreContext, lifecycle: StoreLifecycle): St
     apiKeys: createApiKeyGroup(ctx, changes),
     audit: createAuditGroup(ctx),
     previewEvents: createPreviewEventGroup(ctx),
-    migrate: lifecycle.migrate,
+    async migrate() {
+      await lifecycle.migrate();
+      await endpoints.checkSecretKey();
+    },
     async ping() {
       try {
         await sql`select 1`.execute(ctx.db);

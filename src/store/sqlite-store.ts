@@ -5,12 +5,15 @@ import { Kysely, SqliteDialect } from 'kysely';
 import { createTransactionRunner } from './context.ts';
 import { runMigrations } from './migrate.ts';
 import type { Database } from './schema.ts';
+import { createSecretBox } from './secret-box.ts';
 import { createSqlStore, type StoreLogger } from './sql-store.ts';
 import type { Store } from './store.ts';
 
 export type SqliteStoreOptions = {
   /** A file path, or `:memory:`. */
   filename: string;
+  /** The server secret (TOCSIN_SECRET or `<dataDir>/secret`); webhook secrets are encrypted under a key derived from it. */
+  secret: string;
   /** How long a writer waits for another process's write lock (default 5 s). */
   busyTimeoutMs?: number;
   now?: () => Date;
@@ -38,11 +41,20 @@ export function createSqliteStore(options: SqliteStoreOptions): Store {
     db,
     dialect: 'sqlite' as const,
     now: options.now ?? (() => new Date()),
+    secrets: createSecretBox(options.secret),
     transaction: createTransactionRunner(db, 'sqlite'),
   };
   return createSqlStore(ctx, {
-    migrate: () =>
-      runMigrations(db as Kysely<unknown>, 'sqlite', { ...(options.logger && { logger: options.logger }) }),
+    async migrate() {
+      await runMigrations(db as Kysely<unknown>, 'sqlite', {
+        secrets: ctx.secrets,
+        ...(options.logger && { logger: options.logger }),
+      });
+      // Pages rewritten by a migration (003 seals webhook secrets) reach the database file and
+      // the WAL is emptied, so their old contents stay nowhere. Busy (another process reading)
+      // leaves the WAL for SQLite's own checkpoints; nothing fails.
+      if (!isMemory) database.pragma('wal_checkpoint(TRUNCATE)');
+    },
     // Kysely's destroy closes the better-sqlite3 database.
     close: () => db.destroy(),
   });

@@ -13,6 +13,7 @@ import { expect } from 'vitest';
 import type { Alert } from '../../src/alerts/alert.ts';
 import { createAlertEngine } from '../../src/alerts/alert-engine.ts';
 import { subscriptionWants } from '../../src/alerts/alert-routing.ts';
+import { loadOrCreateSecret } from '../../src/http/api-keys.ts';
 import { parseEvent } from '../../src/ingest/parse-event.ts';
 import { loadRules } from '../../src/rules/load-rules.ts';
 import { createRuleIndex } from '../../src/rules/rule-index.ts';
@@ -544,7 +545,8 @@ export type TestDatabase = {
 export async function createTestDatabase(kind: 'postgres' | 'sqlite'): Promise<TestDatabase> {
   if (kind === 'sqlite') {
     const dataDir = await mkdtemp(join(tmpdir(), 'tocsin-pipeline-'));
-    const store = createStore({ dataDir });
+    // The service's secret file: endpoints this store writes are encrypted as the service reads them.
+    const store = createStore({ dataDir, secret: await loadOrCreateSecret(dataDir) });
     await store.migrate();
     return {
       kind,
@@ -565,9 +567,13 @@ export async function createTestDatabase(kind: 'postgres' | 'sqlite'): Promise<T
     return url.toString();
   };
   await withPostgres((client) => client.query(`create schema "${schema}"`));
-  const store = createStore({ databaseUrl: urlFor(`${schema}_test`), dataDir: tmpdir() });
-  await store.migrate();
   const dataDir = await mkdtemp(join(tmpdir(), 'tocsin-pipeline-'));
+  const store = createStore({
+    databaseUrl: urlFor(`${schema}_test`),
+    dataDir,
+    secret: await loadOrCreateSecret(dataDir),
+  });
+  await store.migrate();
   return {
     kind,
     env: { DATABASE_URL: urlFor(`${schema}_svc`), TOCSIN_DATA_DIR: dataDir },

@@ -3,6 +3,7 @@ import pg from 'pg';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { createPostgresStore } from '../../src/store/postgres-store.ts';
 import type { Store } from '../../src/store/store.ts';
+import { testServerSecret } from '../support/test-secret.ts';
 import {
   assertPostgresReachable,
   type Backend,
@@ -125,6 +126,7 @@ describe('change feed (postgres only)', () => {
     const there = createPostgresStore({
       connectionString: testDatabaseUrl,
       schema: backend.schema!,
+      secret: testServerSecret,
       applicationName: name,
     });
     try {

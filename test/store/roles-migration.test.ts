@@ -5,7 +5,9 @@ import BetterSqlite3 from 'better-sqlite3';
 import { Kysely, Migrator, SqliteDialect } from 'kysely';
 import { describe, expect, it } from 'vitest';
 import { createMigrationProvider } from '../../src/store/migrations/index.ts';
+import { createSecretBox } from '../../src/store/secret-box.ts';
 import { createSqliteStore } from '../../src/store/sqlite-store.ts';
+import { testServerSecret } from '../support/test-secret.ts';
 
 describe('migration 004: key roles', () => {
   it('makes the keys that existed before roles admin, and keeps the role a new key is given', async () => {
@@ -16,9 +18,10 @@ describe('migration 004: key roles', () => {
       const db = new Kysely<unknown>({
         dialect: new SqliteDialect({ database: new BetterSqlite3(filename) }),
       });
-      const migrated = await new Migrator({ db, provider: createMigrationProvider('sqlite') }).migrateTo(
-        '001-initial',
-      );
+      const migrated = await new Migrator({
+        db,
+        provider: createMigrationProvider('sqlite', { secrets: createSecretBox(testServerSecret) }),
+      }).migrateTo('001-initial');
       expect(migrated.error).toBeUndefined();
       await db
         .insertInto('api_keys' as never)
@@ -34,7 +37,7 @@ describe('migration 004: key roles', () => {
         .execute();
       await db.destroy();
 
-      const store = createSqliteStore({ filename });
+      const store = createSqliteStore({ filename, secret: testServerSecret });
       try {
         await store.migrate();
         expect(await store.apiKeys.findByHash('hash-of-an-old-key')).toMatchObject({

@@ -8,6 +8,7 @@ import type { Alert } from '../../src/alerts/alert.ts';
 import { createPostgresStore } from '../../src/store/postgres-store.ts';
 import { createSqliteStore } from '../../src/store/sqlite-store.ts';
 import type { AlertInput, Store } from '../../src/store/store.ts';
+import { testServerSecret } from '../support/test-secret.ts';
 
 /** The run's PostgreSQL, chosen once by test/global-setup.ts (see test/support/test-postgres.ts). */
 export const testDatabaseUrl = inject('postgresUrl');
@@ -46,7 +47,7 @@ export const sqliteHarness: Harness = {
     const clock = createClock();
     const opened: Store[] = [];
     const open = () => {
-      const store = createSqliteStore({ filename, now: clock.now });
+      const store = createSqliteStore({ filename, secret: testServerSecret, now: clock.now });
       opened.push(store);
       return store;
     };
@@ -97,7 +98,12 @@ export const postgresHarness: Harness = {
     const clock = createClock();
     const opened: Store[] = [];
     const open = () => {
-      const store = createPostgresStore({ connectionString: testDatabaseUrl, schema, now: clock.now });
+      const store = createPostgresStore({
+        connectionString: testDatabaseUrl,
+        schema,
+        secret: testServerSecret,
+        now: clock.now,
+      });
       opened.push(store);
       return store;
     };

@@ -8,6 +8,7 @@ import { deliveryJobId } from '../../src/store/delivery-ids.ts';
 import { createPostgresPool, createPostgresStore } from '../../src/store/postgres-store.ts';
 import type { Database } from '../../src/store/schema.ts';
 import type { Store } from '../../src/store/store.ts';
+import { testServerSecret } from '../support/test-secret.ts';
 import {
   assertPostgresReachable,
   type Backend,
@@ -1017,6 +1018,7 @@ describe('postgres store: commit order and row locks', () => {
     const store = createPostgresStore({
       connectionString: testDatabaseUrl,
       schema: backend.schema!,
+      secret: testServerSecret,
       applicationName,
     });
     try {

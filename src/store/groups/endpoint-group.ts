@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Selectable, Updateable } from 'kysely';
 import { decodeFlag, encodeFlag, newId, type StoreContext, toIso, toIsoOrNull } from '../context.ts';
 import type { WebhookEndpointTable } from '../schema.ts';
+import type { SecretBox } from '../secret-box.ts';
 import {
   DEFAULT_TENANT,
   type WebhookEndpoint,
@@ -14,13 +15,22 @@ export function generateWebhookSecret(): string {
   return `whsec_${randomBytes(32).toString('base64')}`;
 }
 
-function endpointFromRow(row: Selectable<WebhookEndpointTable>): WebhookEndpoint {
+/**
+ * Secrets are sealed on every write (secret-box.ts) and opened on every read. A plaintext
+ * value is one from before migration 003 written by an older instance during a rolling
+ * upgrade; it is read as it is and sealed at its next write.
+ */
+function openSecret(secrets: SecretBox, stored: string, id: string): string {
+  return secrets.isSealed(stored) ? secrets.open(stored, id) : stored;
+}
+
+function endpointFromRow(secrets: SecretBox, row: Selectable<WebhookEndpointTable>): WebhookEndpoint {
   return {
     id: row.id,
     tenantId: row.tenant_id,
     url: row.url,
-    secret: row.secret,
-    previousSecret: row.previous_secret,
+    secret: openSecret(secrets, row.secret, row.id),
+    previousSecret: row.previous_secret === null ? null : openSecret(secrets, row.previous_secret, row.id),
     previousSecretExpiresAt: toIsoOrNull(row.previous_secret_expires_at),
     format: row.format as WebhookFormat,
     disabled: decodeFlag(row.disabled),
@@ -32,8 +42,11 @@ function endpointFromRow(row: Selectable<WebhookEndpointTable>): WebhookEndpoint
   };
 }
 
-export function createEndpointGroup(ctx: StoreContext): WebhookEndpointStore {
-  const { db } = ctx;
+export function createEndpointGroup(ctx: StoreContext): WebhookEndpointStore & {
+  checkSecretKey(): Promise<void>;
+} {
+  const { db, secrets } = ctx;
+  const fromRow = (row: Selectable<WebhookEndpointTable>) => endpointFromRow(secrets, row);
   const update = async (id: string, set: Updateable<WebhookEndpointTable>) => {
     const row = await db
       .updateTable('webhook_endpoints')
@@ -41,19 +54,20 @@ export function createEndpointGroup(ctx: StoreContext): WebhookEndpointStore {
       .where('id', '=', id)
       .returningAll()
       .executeTakeFirst();
-    return row ? endpointFromRow(row) : undefined;
+    return row ? fromRow(row) : undefined;
   };
 
   return {
     async create(input) {
       const now = ctx.now().getTime();
+      const id = newId('ep');
       const row = await db
         .insertInto('webhook_endpoints')
         .values({
-          id: newId('ep'),
+          id,
           tenant_id: input.tenantId ?? DEFAULT_TENANT,
           url: input.url,
-          secret: input.secret ?? generateWebhookSecret(),
+          secret: secrets.seal(input.secret ?? generateWebhookSecret(), id),
           previous_secret: null,
           previous_secret_expires_at: null,
           format: input.format ?? 'standard',
@@ -66,7 +80,7 @@ export function createEndpointGroup(ctx: StoreContext): WebhookEndpointStore {
         })
         .returningAll()
         .executeTakeFirstOrThrow();
-      return endpointFromRow(row);
+      return fromRow(row);
     },
 
     async get(id) {
@@ -75,7 +89,7 @@ export function createEndpointGroup(ctx: StoreContext): WebhookEndpointStore {
         .selectAll()
         .where('id', '=', id)
         .executeTakeFirst();
-      return row ? endpointFromRow(row) : undefined;
+      return row ? fromRow(row) : undefined;
     },
 
     async list(scope = {}) {
@@ -86,7 +100,7 @@ export function createEndpointGroup(ctx: StoreContext): WebhookEndpointStore {
         .orderBy('created_at')
         .orderBy('id')
         .execute();
-      return rows.map(endpointFromRow);
+      return rows.map(fromRow);
     },
 
     update(id, patch) {
@@ -107,15 +121,16 @@ export function createEndpointGroup(ctx: StoreContext): WebhookEndpointStore {
         const row = await trx
           .updateTable('webhook_endpoints')
           .set({
-            secret: secret ?? generateWebhookSecret(),
-            previous_secret: current.secret,
+            secret: secrets.seal(secret ?? generateWebhookSecret(), id),
+            // Opened and sealed again: a plaintext one from an older instance gets sealed too.
+            previous_secret: secrets.seal(openSecret(secrets, current.secret, id), id),
             previous_secret_expires_at: previousValidUntil.getTime(),
             updated_at: ctx.now().getTime(),
           })
           .where('id', '=', id)
           .returningAll()
           .executeTakeFirstOrThrow();
-        return endpointFromRow(row);
+        return fromRow(row);
       });
     },
 
@@ -144,7 +159,23 @@ export function createEndpointGroup(ctx: StoreContext): WebhookEndpointStore {
         .where('id', '=', id)
         .returningAll()
         .executeTakeFirst();
-      return row ? endpointFromRow(row) : undefined;
+      return row ? fromRow(row) : undefined;
+    },
+
+    /**
+     * At start, after the migrations: the most recently written sealed secret must open, or the
+     * server secret changed since it was written. Failing here (TOCSIN_INVALID_CONFIG) beats
+     * sending deliveries whose signatures no receiver can verify.
+     */
+    async checkSecretKey() {
+      const row = await db
+        .selectFrom('webhook_endpoints')
+        .select(['id', 'secret'])
+        .where('secret', 'like', 'v1:%')
+        .orderBy('updated_at', 'desc')
+        .limit(1)
+        .executeTakeFirst();
+      if (row) secrets.open(row.secret, row.id);
     },
 
     async delete(id) {

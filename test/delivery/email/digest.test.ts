@@ -28,6 +28,7 @@ import {
   postgresHarness,
   sqliteHarness,
 } from '../../store/store-harness.ts';
+import { testServerSecret } from '../../support/test-secret.ts';
 import { headerValue, type SmtpReceiver, startSmtpReceiver } from './smtp-receiver.ts';
 
 /**
@@ -309,7 +310,12 @@ describe('digest scheduler metrics', () => {
     const filename = join(dir, 'tocsin.db');
     const clock = createClock('2026-03-27T12:00:00.000Z');
     // A short busy timeout: the build below meets a write lock another connection holds.
-    const store = createSqliteStore({ filename, now: clock.now, busyTimeoutMs: 50 });
+    const store = createSqliteStore({
+      filename,
+      secret: testServerSecret,
+      now: clock.now,
+      busyTimeoutMs: 50,
+    });
     const lock = new Database(filename);
     try {
       await store.migrate();

@@ -10,9 +10,10 @@ import { createSsrfGuard } from '../../../src/delivery/webhook/ssrf-guard.ts';
 import { createWebhookChannel } from '../../../src/delivery/webhook/webhook-channel.ts';
 import { createWebhookSender } from '../../../src/delivery/webhook/webhook-sender.ts';
 import { createSqliteStore } from '../../../src/store/sqlite-store.ts';
+import { testServerSecret } from '../../support/test-secret.ts';
 
 const silent = { info() {}, warn() {}, error() {} };
-const store = createSqliteStore({ filename: process.env.TOCSIN_DB! });
+const store = createSqliteStore({ filename: process.env.TOCSIN_DB!, secret: testServerSecret });
 const sender = createWebhookSender({
   guard: createSsrfGuard({ allowlist: ['127.0.0.1'] }),
   timeoutMs: 10_000,

@@ -25,6 +25,7 @@ import { deliveryJobId } from '../../../src/store/delivery-ids.ts';
 import { createSqliteStore } from '../../../src/store/sqlite-store.ts';
 import type { Store, WebhookFormat } from '../../../src/store/store.ts';
 import { makeAlert, sleep } from '../../store/store-harness.ts';
+import { testServerSecret } from '../../support/test-secret.ts';
 import { startWebhookReceiver, verifyWithLibraries, type WebhookReceiver } from './webhook-receiver.ts';
 
 const silent = { info() {}, warn() {}, error() {} };
@@ -39,7 +40,7 @@ describe('webhook channel through the outbox, against real receivers', () => {
 
   beforeEach(async () => {
     dir = await mkdtemp(join(tmpdir(), 'tocsin-webhook-'));
-    store = createSqliteStore({ filename: join(dir, 'tocsin.db') });
+    store = createSqliteStore({ filename: join(dir, 'tocsin.db'), secret: testServerSecret });
     await store.migrate();
     receivers = [];
     senders = [];

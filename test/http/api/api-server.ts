@@ -46,7 +46,12 @@ export async function createBackend(harness: Harness): Promise<Backend> {
   const clock = createClock();
   const opened: Store[] = [];
   const open = () => {
-    const store = createPostgresStore({ connectionString: testDatabaseUrl, schema, now: clock.now });
+    const store = createPostgresStore({
+      connectionString: testDatabaseUrl,
+      schema,
+      secret: testSecret,
+      now: clock.now,
+    });
     opened.push(store);
     return store;
   };

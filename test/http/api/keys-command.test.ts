@@ -45,7 +45,7 @@ describe('tocsin keys', () => {
 
     // The service's view: same data directory, same secret file.
     const secret = await loadOrCreateSecret(dataDir);
-    const store = createStore({ dataDir });
+    const store = createStore({ dataDir, secret });
     try {
       const verify = createApiKeyVerifier({ store, secret });
       expect(await verify(key)).toMatchObject({ tenantId: 'default', name: 'deploy bot', role: 'admin' });
@@ -74,7 +74,7 @@ describe('tocsin keys', () => {
   it('hashes with TOCSIN_SECRET when it is set', async () => {
     const env = { TOCSIN_SECRET: 'a-configured-secret-of-the-cluster' };
     const key = (await runKeys(dataDir, ['create'], env)).out.trim();
-    const store = createStore({ dataDir });
+    const store = createStore({ dataDir, secret: env.TOCSIN_SECRET });
     try {
       expect(await createApiKeyVerifier({ store, secret: env.TOCSIN_SECRET })(key)).toMatchObject({
         name: 'cli',
@@ -93,9 +93,10 @@ describe('tocsin keys', () => {
     expect(created.status).toBe(0);
     expect(created.err).toContain('created reader API key');
     const key = created.out.trim();
-    const store = createStore({ dataDir });
+    const secret = await loadOrCreateSecret(dataDir);
+    const store = createStore({ dataDir, secret });
     try {
-      const verify = createApiKeyVerifier({ store, secret: await loadOrCreateSecret(dataDir) });
+      const verify = createApiKeyVerifier({ store, secret });
       expect(await verify(key)).toMatchObject({ name: 'wallboard', role: 'reader' });
       expect((await runKeys(dataDir, ['list'])).out).toMatch(/wallboard\s+reader\s/);
     } finally {

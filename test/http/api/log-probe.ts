@@ -6,7 +6,7 @@ import { createLogger } from '../../../src/logger.ts';
 import { createSqliteStore } from '../../../src/store/sqlite-store.ts';
 
 const [key, token] = process.argv.slice(2) as [string, string];
-const store = createSqliteStore({ filename: ':memory:' });
+const store = createSqliteStore({ filename: ':memory:', secret: 'log-probe-secret-0123456789' });
 await store.migrate();
 const app = await createHttpServer({
   logger: createLogger('trace'),
