@@ -38,8 +38,8 @@ import { createRuleSync } from './ingest/rule-sync.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { pageRoutes } from './page/page-routes.ts';
 import type { CompiledRule } from './rules/compiled-rule.ts';
+import { createEventMatcher } from './rules/event-matcher.ts';
 import { loadRules } from './rules/load-rules.ts';
-import { createRuleIndex } from './rules/rule-index.ts';
 import { createStore } from './store/create-store.ts';
 import { apiKeyChannel } from './store/groups/api-key-group.ts';
 import { createRetentionJob } from './store/retention-job.ts';
@@ -55,7 +55,8 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
 
   const rules = await loadRuleFiles(config.rulesDir, logger);
   const secret = await loadOrCreateSecret(config.dataDir, config.secret);
-  const matcher = createRuleIndex(rules);
+  // Worker threads match events off the event loop (TOCSIN_MATCH_WORKERS); closed last but one.
+  const matcher = createEventMatcher({ rules, ...config.matching });
   const store = createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, secret, logger });
   const hub = createStreamHub({
     log: store.alerts,
@@ -234,6 +235,7 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       await hub.close();
       await http.close();
       await ruleSync.close();
+      await matcher.close();
       await store.close();
     },
   };

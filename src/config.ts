@@ -1,6 +1,7 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
 import { z } from 'zod';
 import { parseMailbox } from './delivery/email/header-safety.ts';
@@ -261,6 +262,8 @@ const envSchema = z.object({
   TOCSIN_SHUTDOWN_TIMEOUT_MS: positiveInt(10_000, hourMs),
   TOCSIN_ACK_QUIET: duration('365d').default(dayMs),
   TOCSIN_PREVIEW_EVENTS: nonNegativeInt(50_000),
+  TOCSIN_MATCH_WORKERS: nonNegativeInt(Math.max(1, availableParallelism()), 256),
+  TOCSIN_MATCH_BUDGET_MS: positiveInt(1_000, 10 * 60_000),
   TOCSIN_RETENTION_ALERTS_DAYS: positiveInt(30, 3650),
   TOCSIN_RETENTION_LEDGER_DAYS: positiveInt(30, 3650),
   TOCSIN_RETENTION_DELIVERY_LOG_DAYS: positiveInt(14, 3650),
@@ -357,6 +360,11 @@ export type Config = {
   corsOrigins: string[];
   /** How many of the newest ingested events the store keeps for rule previews (0: none). */
   previewEvents: number;
+  /**
+   * Worker threads that match events (rules/event-matcher.ts), and how long one event may take
+   * there before it is given up and dead-lettered; 0 workers: matching on the event loop.
+   */
+  matching: { workers: number; budgetMs: number };
   /** Delivery retry delays, e.g. `0s,5s,5m,30m,2h,5h,10h,10h` (Svix's schedule). */
   retrySchedule: string;
   /** Most deliveries (all channels) in flight at once per instance. */
@@ -464,6 +472,7 @@ export function loadConfig(
     drainDelayMs: e.TOCSIN_DRAIN_DELAY_MS,
     ackQuietMs: e.TOCSIN_ACK_QUIET,
     previewEvents: e.TOCSIN_PREVIEW_EVENTS,
+    matching: { workers: e.TOCSIN_MATCH_WORKERS, budgetMs: e.TOCSIN_MATCH_BUDGET_MS },
     retention: {
       alertsDays: e.TOCSIN_RETENTION_ALERTS_DAYS,
       ledgerDays: e.TOCSIN_RETENTION_LEDGER_DAYS,

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { isAppError } from '../errors.ts';
-import type { EventProcessor } from '../ingest/event-processor.ts';
+import { type EventProcessor, overBudgetReason } from '../ingest/event-processor.ts';
 import type { IntelEvent } from '../ingest/event-schema.ts';
 import { validateEvent } from '../ingest/parse-event.ts';
 import { errorBodySchema } from './error-handler.ts';
@@ -60,35 +60,51 @@ export function eventRoutes(deps: {
       async (request, reply) => {
         const text = typeof request.body === 'string' ? request.body : '';
         const isNdjson = (request.headers['content-type'] ?? '').startsWith('application/x-ndjson');
-        const { events, rejected } = isNdjson ? readNdjson(text) : readJson(text);
-        deps.metrics.eventsReceived.inc({ source: 'http' }, events.length + rejected.length);
+        const read = isNdjson ? readNdjson(text) : readJson(text);
+        const { rejected } = read;
+        deps.metrics.eventsReceived.inc({ source: 'http' }, read.events.length + rejected.length);
         for (const rejection of rejected) {
           const reason = rejection.reason.startsWith('not JSON') ? 'not_json' : 'invalid_event';
           deps.metrics.eventsRejected.inc({ source: 'http', reason });
         }
-        if (events.length > 0) await deps.processor.process(events, 'http');
+        let accepted = read.events;
+        if (accepted.length > 0) {
+          const { overBudget } = await deps.processor.process(read.events, 'http');
+          if (overBudget.length > 0) {
+            const skipped = new Set(overBudget.map(({ index }) => index));
+            accepted = read.events.filter((_, index) => !skipped.has(index));
+            for (const { index, budgetMs } of overBudget) {
+              rejected.push({ line: read.lines[index]!, reason: overBudgetReason(budgetMs) });
+              deps.metrics.eventsRejected.inc({ source: 'http', reason: 'match_budget' });
+            }
+            rejected.sort((a, b) => a.line - b.line);
+          }
+        }
         return reply
-          .code(events.length > 0 ? 202 : 400)
-          .send({ accepted: events.map((event) => event.id), rejected });
+          .code(accepted.length > 0 ? 202 : 400)
+          .send({ accepted: accepted.map((event) => event.id), rejected });
       },
     );
   };
 }
 
-function judge(value: unknown, line: number, events: IntelEvent[], rejected: Rejection[]): void {
+/** The events read, with the line (or array position) of each, and the rejected lines. */
+type ReadBody = { events: IntelEvent[]; lines: number[]; rejected: Rejection[] };
+
+function judge(value: unknown, line: number, { events, lines, rejected }: ReadBody): void {
   try {
     events.push(validateEvent(value));
+    lines.push(line);
   } catch (error) {
     if (!isAppError(error)) throw error;
     rejected.push({ line, reason: error.message });
   }
 }
 
-function readNdjson(text: string) {
-  const events: IntelEvent[] = [];
-  const rejected: Rejection[] = [];
-  const lines = text.split('\n');
-  for (const [index, raw] of lines.entries()) {
+function readNdjson(text: string): ReadBody {
+  const read: ReadBody = { events: [], lines: [], rejected: [] };
+  const { rejected } = read;
+  for (const [index, raw] of text.split('\n').entries()) {
     const line = raw.trim();
     if (line === '') continue;
     let value: unknown;
@@ -98,29 +114,28 @@ function readNdjson(text: string) {
       rejected.push({ line: index + 1, reason: `not JSON: ${(error as Error).message}` });
       continue;
     }
-    judge(value, index + 1, events, rejected);
+    judge(value, index + 1, read);
   }
-  if (events.length === 0 && rejected.length === 0)
+  if (read.events.length === 0 && rejected.length === 0)
     rejected.push({ line: 1, reason: 'the body holds no event' });
-  return { events, rejected };
+  return read;
 }
 
-function readJson(text: string) {
-  const events: IntelEvent[] = [];
-  const rejected: Rejection[] = [];
+function readJson(text: string): ReadBody {
+  const read: ReadBody = { events: [], lines: [], rejected: [] };
   let value: unknown;
   try {
     // A UTF-8 byte order mark, as some Windows tools write: taken, like in NDJSON (where each
     // line is trimmed) and like Fastify's own JSON parser does for the other routes.
     value = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text);
   } catch (error) {
-    rejected.push({ line: 1, reason: `not JSON: ${(error as Error).message}` });
-    return { events, rejected };
+    read.rejected.push({ line: 1, reason: `not JSON: ${(error as Error).message}` });
+    return read;
   }
   if (Array.isArray(value)) {
-    for (const [index, item] of value.entries()) judge(item, index + 1, events, rejected);
+    for (const [index, item] of value.entries()) judge(item, index + 1, read);
   } else {
-    judge(value, 1, events, rejected);
+    judge(value, 1, read);
   }
-  return { events, rejected };
+  return read;
 }

@@ -19,7 +19,7 @@ export function createMetrics() {
     }),
     eventsRejected: new Counter({
       name: 'tocsin_events_rejected_total',
-      help: 'Events rejected by validation, by source and reason (not_json, invalid_event, too_large)',
+      help: 'Events rejected by validation, by source and reason (not_json, invalid_event, too_large, match_budget)',
       labelNames: ['source', 'reason'] as const,
       registers: [registry],
     }),

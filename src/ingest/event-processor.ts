@@ -3,7 +3,7 @@ import { type AlertEngine, type AlertEngineState, createAlertEngine } from '../a
 import { routeAlerts } from '../alerts/alert-routing.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Logger } from '../logger.ts';
-import type { RuleMatcher } from '../rules/compiled-rule.ts';
+import type { EventMatcher } from '../rules/event-matcher.ts';
 import type { PipelineState, Store, StoredAlert } from '../store/store.ts';
 import type { IntelEvent } from './event-schema.ts';
 
@@ -14,6 +14,21 @@ export type RecentEvents = { append(events: readonly IntelEvent[]): Promise<void
 export type CommitListener = { committed(alerts: StoredAlert[], jobsCreated: number): void };
 
 export type EventSource = 'http' | 'kafka';
+
+/**
+ * What a batch came to: the alerts it newly stored, and the events it could not evaluate —
+ * their matching took over the budget (TOCSIN_MATCH_BUDGET_MS) — by their index in the batch,
+ * for the caller to dead-letter or reject. Those events caused nothing.
+ */
+export type ProcessedBatch = {
+  alerts: StoredAlert[];
+  overBudget: { index: number; budgetMs: number }[];
+};
+
+/** Why an event over the budget was not evaluated: the DLQ's `match_budget` reason and the HTTP rejection. */
+export function overBudgetReason(budgetMs: number): string {
+  return `matching took over ${budgetMs} ms (TOCSIN_MATCH_BUDGET_MS); the event was not evaluated`;
+}
 
 /**
  * Ingest → rules → alerts → store, for one batch at a time.
@@ -28,7 +43,7 @@ export type EventSource = 'http' | 'kafka';
  *   the store before the next batch, so a retry of the same events is judged as new again.
  */
 export function createEventProcessor(deps: {
-  matcher: RuleMatcher;
+  matcher: EventMatcher;
   store: Store;
   metrics: Metrics;
   logger: Logger;
@@ -50,7 +65,7 @@ export function createEventProcessor(deps: {
     return restored;
   }
 
-  async function run(events: IntelEvent[], source: EventSource, receivedAt: number): Promise<StoredAlert[]> {
+  async function run(events: IntelEvent[], source: EventSource, receivedAt: number): Promise<ProcessedBatch> {
     engine ??= await restoreEngine();
     try {
       return await evaluateAndStore(engine, events, source, receivedAt);
@@ -67,10 +82,20 @@ export function createEventProcessor(deps: {
     events: IntelEvent[],
     source: EventSource,
     receivedAt: number,
-  ): Promise<StoredAlert[]> {
+  ): Promise<ProcessedBatch> {
     const alerts: Alert[] = [];
+    const overBudget: ProcessedBatch['overBudget'] = [];
+    const evaluated: IntelEvent[] = [];
     const matchingStarted = performance.now();
-    for (const event of events) alerts.push(...current.process(event, deps.matcher.match(event)));
+    // In the batch's order, whichever worker matched what: the engine must see one order.
+    const results = await deps.matcher.matchEvents(events);
+    results.forEach((result, index) => {
+      if (result.kind === 'matched') {
+        evaluated.push(events[index]!);
+        alerts.push(...current.process(events[index]!, result.matches));
+      } else if (result.kind === 'over_budget') overBudget.push({ index, budgetMs: result.budgetMs });
+      else throw new Error(`the matcher refused a validated event: ${result.message}`);
+    });
     deps.metrics.matchingSeconds.observe((performance.now() - matchingStarted) / 1000);
     const changes = current.takeChanges();
 
@@ -104,14 +129,15 @@ export function createEventProcessor(deps: {
       digestEntries: routed.digestEntries,
       acks: routed.acks,
     });
-    await keepForPreview(events);
+    // Not the events over the budget: a preview would match them again, on the event loop.
+    await keepForPreview(evaluated);
 
-    deps.metrics.eventsProcessed.inc({ source }, events.length);
+    deps.metrics.eventsProcessed.inc({ source }, evaluated.length);
     for (const input of inputs)
       deps.metrics.alertsEmitted.inc({ severity: input.severity, status: input.status });
     deps.metrics.processingSeconds.observe((performance.now() - receivedAt) / 1000);
     for (const listener of deps.listeners) listener.committed(result.alerts, result.jobsCreated);
-    return result.alerts;
+    return { alerts: result.alerts, overBudget };
   }
 
   /**
@@ -119,7 +145,7 @@ export function createEventProcessor(deps: {
    * a failure here is logged and the batch, already committed, still succeeds.
    */
   async function keepForPreview(events: IntelEvent[]): Promise<void> {
-    if (deps.recentEvents === undefined) return;
+    if (deps.recentEvents === undefined || events.length === 0) return;
     try {
       await deps.recentEvents.append(events);
     } catch (error) {
@@ -128,8 +154,8 @@ export function createEventProcessor(deps: {
   }
 
   return {
-    /** Evaluates and stores a batch; resolves with the alerts it newly stored, once committed. */
-    process(events: IntelEvent[], source: EventSource): Promise<StoredAlert[]> {
+    /** Evaluates and stores a batch; resolves once committed (see `ProcessedBatch`). */
+    process(events: IntelEvent[], source: EventSource): Promise<ProcessedBatch> {
       const receivedAt = performance.now();
       const result = queue.then(() => run(events, source, receivedAt));
       queue = result.catch(() => undefined);

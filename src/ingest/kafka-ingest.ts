@@ -9,7 +9,7 @@ import type { Config } from '../config.ts';
 import { isAppError } from '../errors.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Logger } from '../logger.ts';
-import type { EventProcessor } from './event-processor.ts';
+import { type EventProcessor, overBudgetReason } from './event-processor.ts';
 import type { IntelEvent } from './event-schema.ts';
 import { createKafkaClient, describeKafkaFailure } from './kafka-client.ts';
 import { createTopicCheck } from './kafka-topics.ts';
@@ -20,7 +20,7 @@ const { Partitioners } = kafkajs;
 type KafkaConfig = NonNullable<Config['kafka']>;
 
 /** Why a message was dead-lettered; the `tocsin-reason` header carries the full text. */
-type RejectReason = 'not_json' | 'invalid_event' | 'too_large';
+type RejectReason = 'not_json' | 'invalid_event' | 'too_large' | 'match_budget';
 
 /** How many valid events are evaluated together before their offsets are resolved. */
 const chunkSize = 200;
@@ -89,15 +89,20 @@ export function createKafkaIngest(deps: {
     isStale,
   }: EachBatchPayload): Promise<void> {
     const origin = { topic: batch.topic, partition: batch.partition };
-    let pending: { event: IntelEvent; offset: string }[] = [];
+    let pending: { event: IntelEvent; message: KafkaMessage }[] = [];
 
     const flush = async () => {
       if (pending.length === 0) return;
-      await deps.processor.process(
+      const { overBudget } = await deps.processor.process(
         pending.map((item) => item.event),
         'kafka',
       );
-      resolveOffset(pending.at(-1)!.offset);
+      // Dead-lettered before the offsets are resolved: a crash in between replays them.
+      for (const { index, budgetMs } of overBudget) {
+        const { message } = pending[index]!;
+        await deadLetter(message, origin, 'match_budget', overBudgetReason(budgetMs));
+      }
+      resolveOffset(pending.at(-1)!.message.offset);
       pending = [];
       await heartbeat();
     };
@@ -108,7 +113,7 @@ export function createKafkaIngest(deps: {
       const value = message.value;
       const rejection = judge(value, deps.maxMessageBytes);
       if ('event' in rejection) {
-        pending.push({ event: rejection.event, offset: message.offset });
+        pending.push({ event: rejection.event, message });
         if (pending.length >= chunkSize) await flush();
         continue;
       }

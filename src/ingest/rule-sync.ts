@@ -1,6 +1,6 @@
 import { compileApiRule, matchingOf } from '../http/routes/rule-routes.ts';
 import type { Logger } from '../logger.ts';
-import type { CompiledRule, RuleMatcher } from '../rules/compiled-rule.ts';
+import type { CompiledRule, RuleSet } from '../rules/compiled-rule.ts';
 import type { Store, StoredRule } from '../store/store.ts';
 
 /**
@@ -16,7 +16,7 @@ import type { Store, StoredRule } from '../store/store.ts';
  */
 export function createRuleSync(deps: {
   store: Pick<Store, 'rules' | 'changes'>;
-  matcher: RuleMatcher;
+  matcher: RuleSet;
   fileRules: () => readonly CompiledRule[];
   forgetRule: (ruleId: string) => void;
   logger: Logger;

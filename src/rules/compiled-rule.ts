@@ -23,14 +23,17 @@ export type RuleMatch = {
 };
 
 /**
- * The matcher port. `match` returns the enabled rules whose query holds for the event,
- * in rule order (the order rules were given: files in sorted name order, rules in file order,
- * then API rules); `upsert`/`remove` change the rule set in place, so a rule saved through
- * the API reaches the running matcher at once.
+ * The rules a matcher holds, in rule order (the order rules were given: files in sorted name
+ * order, rules in file order, then API rules); `upsert`/`remove` change them in place, so a
+ * rule saved through the API reaches the running matcher at once.
  */
-export type RuleMatcher = {
-  match(event: IntelEvent): RuleMatch[];
+export type RuleSet = {
   upsert(rule: CompiledRule): void;
   remove(ruleId: string): void;
   rules(): CompiledRule[];
+};
+
+/** The matcher port: `match` returns the enabled rules whose query holds for the event, in rule order. */
+export type RuleMatcher = RuleSet & {
+  match(event: IntelEvent): RuleMatch[];
 };

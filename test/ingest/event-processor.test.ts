@@ -4,7 +4,7 @@ import { createEventProcessor } from '../../src/ingest/event-processor.ts';
 import type { IntelEvent } from '../../src/ingest/event-schema.ts';
 import { createLogger } from '../../src/logger.ts';
 import { compileRule } from '../../src/rules/compile-rule.ts';
-import { createRuleIndex } from '../../src/rules/rule-index.ts';
+import { createEventMatcher } from '../../src/rules/event-matcher.ts';
 import type { Store } from '../../src/store/store.ts';
 import { type Backend, type Clock, postgresHarness, sqliteHarness } from '../store/store-harness.ts';
 
@@ -58,7 +58,7 @@ describe.each([sqliteHarness, postgresHarness])(
       });
       subscriptionId = subscription.id;
       processor = createEventProcessor({
-        matcher: createRuleIndex([rule]),
+        matcher: createEventMatcher({ rules: [rule], workers: 0, budgetMs: 1_000 }),
         store,
         metrics: createMetrics(),
         logger: createLogger('silent'),
@@ -72,7 +72,9 @@ describe.each([sqliteHarness, postgresHarness])(
     });
 
     async function fire(): Promise<{ status: string; jobs: number }> {
-      const [alert] = await processor.process([brief(clock)], 'http');
+      const {
+        alerts: [alert],
+      } = await processor.process([brief(clock)], 'http');
       expect(alert).toBeDefined();
       const jobs = await store.deliveries.list({ alertId: alert!.id });
       for (const job of jobs.items) expect(job.subscriptionId).toBe(subscriptionId);
@@ -106,7 +108,9 @@ describe.each([sqliteHarness, postgresHarness])(
     });
 
     it('after an acknowledgement, holds the group until it has been quiet for the period, then re-arms', async () => {
-      const [first] = await processor.process([brief(clock)], 'http');
+      const {
+        alerts: [first],
+      } = await processor.process([brief(clock)], 'http');
       await store.alerts.ack(first!.id, 'analyst', clock.now());
 
       clock.advance(30 * 60_000);

@@ -4,7 +4,7 @@ import { createEventProcessor, type RecentEvents } from '../../src/ingest/event-
 import type { IntelEvent } from '../../src/ingest/event-schema.ts';
 import { createLogger } from '../../src/logger.ts';
 import { compileRule } from '../../src/rules/compile-rule.ts';
-import { createRuleIndex } from '../../src/rules/rule-index.ts';
+import { createEventMatcher } from '../../src/rules/event-matcher.ts';
 import { type Backend, sqliteHarness } from '../store/store-harness.ts';
 
 const rule = compileRule({ id: 'copper', name: 'Copper', query: 'copper' }, 'test');
@@ -27,7 +27,7 @@ describe('event processor: recent events for previews', () => {
 
   const processorWith = (recentEvents: RecentEvents) =>
     createEventProcessor({
-      matcher: createRuleIndex([rule]),
+      matcher: createEventMatcher({ rules: [rule], workers: 0, budgetMs: 1_000 }),
       store: backend.store,
       metrics: createMetrics(),
       logger: createLogger('silent'),
@@ -50,7 +50,7 @@ describe('event processor: recent events for previews', () => {
 
   it('still stores the alerts when keeping the events fails', async () => {
     const processor = processorWith({ append: () => Promise.reject(new Error('disk full')) });
-    const alerts = await processor.process([brief(2)], 'http');
+    const { alerts } = await processor.process([brief(2)], 'http');
     expect(alerts.map((alert) => alert.ruleId)).toEqual(['copper']);
     expect((await backend.store.alerts.list()).items).toHaveLength(1);
   });

@@ -4,7 +4,7 @@ import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { AppError } from '../../errors.ts';
 import { compileRule } from '../../rules/compile-rule.ts';
-import type { CompiledRule, RuleMatcher } from '../../rules/compiled-rule.ts';
+import type { CompiledRule, RuleSet } from '../../rules/compiled-rule.ts';
 import { type RuleDefinition, ruleSchema } from '../../rules/rule-schema.ts';
 import type { Store, StoredRule } from '../../store/store.ts';
 import { errorBodySchema, invalidRequest } from '../error-handler.ts';
@@ -20,7 +20,7 @@ import { notFound } from './owned-record.ts';
 
 export type RuleRoutesDeps = {
   store: Store;
-  matcher: RuleMatcher;
+  matcher: RuleSet;
   /** The rules loaded from files (read-only here; their ids are taken). */
   fileRules: () => readonly CompiledRule[];
   /**
