@@ -129,6 +129,9 @@ function composeProblems(compose: Compose): string[] {
         problems.push(`${name}: publishes ${mapping}, but listens on ${[...ports].join(', ')}`);
     }
     const check = service.healthcheck?.test;
+    // A `: ` in an unquoted item turns it into a mapping, which compose refuses.
+    if (Array.isArray(check) && check.some((arg) => typeof arg !== 'string'))
+      problems.push(`${name}: a healthcheck argument is not a string (quote it)`);
     const checkText = Array.isArray(check) ? check.join(' ') : (check ?? '');
     for (const match of checkText.matchAll(/(?:127\.0\.0\.1|localhost):(\d+)/g)) {
       if (!ports.has(Number(match[1]))) problems.push(`${name}: the healthcheck asks port ${match[1]}`);
