@@ -3,7 +3,8 @@
  *
  * Fills a SQLite store (temp dir) with `--events` generated briefs (default 50,000, the
  * default TOCSIN_PREVIEW_EVENTS) through `previewEvents.append` in ingest-sized batches, then
- * times `previewRule` over `previewEvents.scan()` — what `POST /v1/rules/preview` does — for a
+ * times `previewStoredEvents` (what `POST /v1/rules/preview` runs: the ring streamed page by page,
+ * events the rule's presearch rules out counted without being inflated) for a
  * plain rule, a threshold rule with groupBy and throttle, and a broad rule that matches most
  * briefs. Each is run `--runs` times; the median and the slowest are reported. Writes
  * bench/results/preview.json.
@@ -14,7 +15,8 @@ import { mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { previewRule } from '../src/alerts/rule-preview.ts';
+import type { RulePreview } from '../src/alerts/rule-preview.ts';
+import { previewStoredEvents } from '../src/http/routes/rule-preview-routes.ts';
 import type { IntelEvent } from '../src/ingest/event-schema.ts';
 import { compileRule } from '../src/rules/compile-rule.ts';
 import { createStore, sqliteFileName } from '../src/store/create-store.ts';
@@ -64,11 +66,11 @@ try {
   for (const rule of rules) {
     const times: number[] = [];
     const cpuTimes: number[] = [];
-    let last: Awaited<ReturnType<typeof previewRule>> | undefined;
+    let last: RulePreview | undefined;
     for (let run = 0; run < runs; run++) {
       const start = performance.now();
       const cpu = process.cpuUsage();
-      last = await previewRule(rule, eventsOf(store.previewEvents.scan()), { alertLimit: 1_000 });
+      last = await previewStoredEvents(rule, store.previewEvents, {}, { alertLimit: 1_000 });
       times.push(performance.now() - start);
       const used = process.cpuUsage(cpu);
       cpuTimes.push((used.user + used.system) / 1000);
@@ -101,8 +103,4 @@ try {
 } finally {
   await store.close();
   rmSync(dir, { recursive: true, force: true });
-}
-
-async function* eventsOf(rows: AsyncIterable<{ event: IntelEvent }>): AsyncGenerator<IntelEvent> {
-  for await (const row of rows) yield row.event;
 }

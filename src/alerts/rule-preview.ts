@@ -12,6 +12,10 @@ import { type AlertOutput, alertOutput } from './alert-output.ts';
  * the same order give the same alerts). Pure: it takes the events as an async iterable and
  * reads them one at a time; what it keeps is the engine's state for one rule, the per-day
  * counts, the newest `sampleLimit` matches and at most `alertLimit` alerts.
+ *
+ * The events may be only the candidates of a larger window (`windowEvents`), those a prefilter
+ * (rules/event-terms.ts) could not rule out: an event the rule does not match changes nothing
+ * here (the engine only ever sees matches), so leaving such events out changes no result.
  */
 
 export type PreviewSample = { event: IntelEvent; matches: MatchExplanation[] };
@@ -38,7 +42,12 @@ export type RulePreview = {
   samples: PreviewSample[];
 };
 
-export type PreviewOptions = { sampleLimit?: number; alertLimit?: number };
+export type PreviewOptions = {
+  sampleLimit?: number;
+  alertLimit?: number;
+  /** The size of the window when `events` are only its candidates (reported as `scannedEvents`). */
+  windowEvents?: number;
+};
 
 export async function previewRule(
   rule: CompiledRule,
@@ -95,7 +104,7 @@ export async function previewRule(
 
   const samples = [...ring.slice(next), ...ring.slice(0, next)].reverse();
   return {
-    scannedEvents,
+    scannedEvents: options.windowEvents ?? scannedEvents,
     matchedEvents: matchedIds.size,
     perDay: [...days.values()].sort((a, b) => (a.day < b.day ? -1 : a.day > b.day ? 1 : 0)),
     alertCount,

@@ -222,6 +222,8 @@ export type PreviewEventTable = {
   published_at: Millis;
   received_at: Millis;
   body: Uint8Array;
+  /** The event's distinct tokens, `" a b … "` (rules/event-terms.ts); null: not known (older rows, huge events). */
+  terms: string | null;
 };
 
 export type Database = {

@@ -1,6 +1,7 @@
 import type { Alert } from '../alerts/alert.ts';
 import type { Role } from '../http/roles.ts';
 import type { IntelEvent } from '../ingest/event-schema.ts';
+import type { TermNeedles } from '../rules/event-terms.ts';
 import type { RuleDefinition, Severity } from '../rules/rule-schema.ts';
 import type { ChangeFeed } from './change-feed.ts';
 
@@ -93,6 +94,11 @@ export type AlertStore = {
   ackState(ruleId: string, group: string | null, scope?: Tenanted): Promise<AckState | undefined>;
   /** Every acknowledgement hold of the tenant (there are few): what routing reads once per batch. */
   ackStates(scope?: Tenanted): Promise<AckState[]>;
+  /**
+   * Per rule with alerts since the oldest of `windows` (ISO times): for each window, how many
+   * alerts received at or after its start were not suppressed by a throttle. Rules in id order.
+   */
+  countByRule(windows: readonly string[], scope?: Tenanted): Promise<{ ruleId: string; counts: number[] }[]>;
 };
 
 // ─── The pipeline's transaction ─────────────────────────────────────────────
@@ -550,6 +556,15 @@ export type PreviewEventStore = {
   append(events: readonly IntelEvent[], options: Tenanted & { capacity: number }): Promise<void>;
   /** The kept events, oldest first (ingest order), read page by page: never all in memory. */
   scan(query?: PreviewEventQuery): AsyncIterable<StoredPreviewEvent>;
+  /**
+   * The candidates of one rule: of the rows in the window now (`total` of them), only those
+   * whose term text holds a needle of every group (rules/event-terms.ts) or has none are read,
+   * oldest first. The others never leave the database.
+   */
+  scanFor(
+    needles: TermNeedles,
+    query?: PreviewEventQuery,
+  ): Promise<{ total: number; rows: AsyncIterable<StoredPreviewEvent> }>;
   count(scope?: Tenanted): Promise<number>;
 };
 

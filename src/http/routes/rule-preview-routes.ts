@@ -1,12 +1,14 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
-import { previewRule } from '../../alerts/rule-preview.ts';
+import { type PreviewOptions, previewRule, type RulePreview } from '../../alerts/rule-preview.ts';
 import { eventSchema, type IntelEvent } from '../../ingest/event-schema.ts';
 import { checkRule } from '../../rules/compile-rule.ts';
+import type { CompiledRule } from '../../rules/compiled-rule.ts';
+import { termNeedles } from '../../rules/event-terms.ts';
 import { parseRuleFile } from '../../rules/load-rules.ts';
 import type { RuleProblem } from '../../rules/rule-problems.ts';
 import { ruleSchema, severities } from '../../rules/rule-schema.ts';
-import type { Store, StoredPreviewEvent } from '../../store/store.ts';
+import type { PreviewEventQuery, PreviewEventStore, Store, StoredPreviewEvent } from '../../store/store.ts';
 import { errorBodySchema } from '../error-handler.ts';
 import { matchExplanation } from './alert-routes.ts';
 import { compileApiRule, isPlainObject, ruleBody } from './rule-routes.ts';
@@ -122,12 +124,16 @@ export function rulePreviewRoutes(deps: RulePreviewRoutesDeps): FastifyPluginAsy
         const document = isPlainObject(body) && !('id' in body) ? { ...body, id: draftRuleId } : body;
         const rule = compileApiRule(document);
         const { from, to, limit } = request.query;
-        const scan = store.previewEvents.scan({
-          tenantId: request.tenantId,
-          ...(from === undefined ? {} : { from }),
-          ...(to === undefined ? {} : { to }),
-        });
-        return previewRule(rule, eventsOf(scan), { alertLimit: limit });
+        return previewStoredEvents(
+          rule,
+          store.previewEvents,
+          {
+            tenantId: request.tenantId,
+            ...(from === undefined ? {} : { from }),
+            ...(to === undefined ? {} : { to }),
+          },
+          { alertLimit: limit },
+        );
       },
     );
 
@@ -168,6 +174,23 @@ export function rulePreviewRoutes(deps: RulePreviewRoutesDeps): FastifyPluginAsy
       },
     );
   };
+}
+
+/**
+ * A preview over the preview ring, as `POST /v1/rules/preview` runs it (the benchmark too):
+ * the rows stream page by page, and those whose term text rules the draft out are counted
+ * without being inflated or analysed (the rule's presearch, rules/event-terms.ts).
+ */
+export async function previewStoredEvents(
+  rule: CompiledRule,
+  ring: PreviewEventStore,
+  query: PreviewEventQuery,
+  options: PreviewOptions,
+): Promise<RulePreview> {
+  const needles = termNeedles(rule.query);
+  if (needles === null) return previewRule(rule, eventsOf(ring.scan(query)), options);
+  const { total, rows } = await ring.scanFor(needles, query);
+  return previewRule(rule, eventsOf(rows), { ...options, windowEvents: total });
 }
 
 async function* eventsOf(rows: AsyncIterable<StoredPreviewEvent>): AsyncGenerator<IntelEvent> {

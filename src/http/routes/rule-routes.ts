@@ -28,7 +28,18 @@ export type RuleRoutesDeps = {
    * alert engine's `forgetRule`, so its dedup ledger and threshold state start afresh.
    */
   onRuleRemoved?: (ruleId: string) => void;
+  now?: () => Date;
 };
+
+const ruleStats = z
+  .object({
+    ruleId: z.string(),
+    last24h: z.number().int().describe('alerts received in the last 24 hours'),
+    last7d: z.number().int().describe('alerts received in the last 7 days'),
+  })
+  .meta({ id: 'RuleStats' });
+
+const dayMs = 86_400_000;
 
 const ruleRecord = z
   .object({
@@ -92,6 +103,7 @@ export const matchingOf = (rule: RuleDefinition) =>
 
 export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsyncZod {
   const { store, matcher } = deps;
+  const now = deps.now ?? (() => new Date());
   let tail: Promise<unknown> = Promise.resolve();
   /** Runs rule mutations one after another (store, then matcher, in the same order). */
   const exclusive = <T>(work: () => Promise<T>): Promise<T> => {
@@ -125,6 +137,42 @@ export function ruleRoutes(deps: RuleRoutesDeps): FastifyPluginAsyncZod {
       async (request) => {
         const stored = await store.rules.list({ tenantId: request.tenantId });
         return { items: [...deps.fileRules().map(fileRecord), ...stored.map(apiRecord)] };
+      },
+    );
+
+    app.get(
+      '/v1/rules/stats',
+      {
+        config: { access: 'read' },
+        schema: {
+          summary: 'Alert counts per rule over the last 24 hours and 7 days',
+          description:
+            'One item per rule (file rules, then API rules, as GET /v1/rules lists them). Counts are of ' +
+            'alerts received in the window that a throttle did not suppress (silenced and held ones count).',
+          tags: ['rules'],
+          response: {
+            200: z.object({ at: z.string().describe('the end of both windows'), items: z.array(ruleStats) }),
+          },
+        },
+      },
+      async (request) => {
+        const at = now();
+        const windows = [new Date(at.getTime() - dayMs), new Date(at.getTime() - 7 * dayMs)].map((d) =>
+          d.toISOString(),
+        );
+        const [stored, counted] = await Promise.all([
+          store.rules.list({ tenantId: request.tenantId }),
+          store.alerts.countByRule(windows, { tenantId: request.tenantId }),
+        ]);
+        const counts = new Map(counted.map((row) => [row.ruleId, row.counts]));
+        const ids = [...deps.fileRules().map((rule) => rule.id), ...stored.map((rule) => rule.id)];
+        return {
+          at: at.toISOString(),
+          items: ids.map((ruleId) => {
+            const [last24h = 0, last7d = 0] = counts.get(ruleId) ?? [];
+            return { ruleId, last24h, last7d };
+          }),
+        };
       },
     );
 

@@ -70,6 +70,33 @@ export function createAlertGroup(ctx: StoreContext): AlertStore {
       return { items, nextCursor: rows.length > limit ? items.at(-1)!.cursor : null };
     },
 
+    async countByRule(windows, scope = {}) {
+      if (windows.length === 0) return [];
+      const starts = windows.map((from) => toMillis(from));
+      const oldest = Math.min(...starts);
+      const rows = await db
+        .selectFrom('alerts')
+        .select('rule_id')
+        .select((eb) =>
+          starts.map((start, i) =>
+            eb.fn
+              .sum<number | string>(eb.case().when('received_at', '>=', start).then(1).else(0).end())
+              .as(`w${i}`),
+          ),
+        )
+        .where('tenant_id', '=', scope.tenantId ?? DEFAULT_TENANT)
+        .where('received_at', '>=', oldest)
+        // Alerts a throttle suppressed are records, not alerts anyone was told of.
+        .where('status', '!=', 'suppressed')
+        .groupBy('rule_id')
+        .orderBy('rule_id')
+        .execute();
+      return rows.map((row) => {
+        const record = row as Record<string, unknown>;
+        return { ruleId: row.rule_id, counts: starts.map((_, i) => Number(record[`w${i}`] ?? 0)) };
+      });
+    },
+
     async after(cursor, limit, scope = {}) {
       const rows = await db
         .selectFrom('alerts')

@@ -130,7 +130,13 @@ export async function startApiServer(options: ApiServerOptions = {}): Promise<Ap
     routes: [
       healthRoutes({ metrics: createMetrics(), checks: [{ name: 'store', check: () => store.ping() }] }),
       rulePreviewRoutes({ store }),
-      ruleRoutes({ store, matcher, fileRules: () => fileRules, onRuleRemoved: (id) => forgotten.push(id) }),
+      ruleRoutes({
+        store,
+        matcher,
+        fileRules: () => fileRules,
+        onRuleRemoved: (id) => forgotten.push(id),
+        now,
+      }),
       silenceRoutes({ store, now }),
       alertRoutes({ store, now }),
       subscriberRoutes({ store }),

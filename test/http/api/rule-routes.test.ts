@@ -3,6 +3,7 @@ import type { IntelEvent } from '../../../src/ingest/event-schema.ts';
 import {
   assertPostgresReachable,
   type Harness,
+  makeAlert,
   postgresHarness,
   sqliteHarness,
 } from '../../store/store-harness.ts';
@@ -58,6 +59,39 @@ describe.each([sqliteHarness, postgresHarness])('rules API ($name store)', (harn
     const missing = await server.request('GET', '/v1/rules/nope');
     expect(missing.status).toBe(404);
     expect(missing.body.error.code).toBe('TOCSIN_NOT_FOUND');
+  });
+
+  it("counts each rule's alerts over the last 24 hours and 7 days, throttled ones left out", async () => {
+    await start();
+    await server.request('POST', '/v1/rules', { body: copperRule });
+    const ago = (hours: number) => new Date(server.clock.now().getTime() - hours * 3_600_000).toISOString();
+    const alerts = [
+      makeAlert({ ruleId: 'copper-smelter', receivedAt: ago(1) }),
+      makeAlert({ ruleId: 'copper-smelter', receivedAt: ago(23) }),
+      makeAlert({ ruleId: 'copper-smelter', receivedAt: ago(2), status: 'suppressed' }),
+      makeAlert({ ruleId: 'copper-smelter', receivedAt: ago(30), status: 'silenced' }),
+      makeAlert({ ruleId: 'copper-smelter', receivedAt: ago(7 * 24 + 1) }),
+      makeAlert({ ruleId: 'rare-earth', receivedAt: ago(100) }),
+      makeAlert({ ruleId: 'deleted-rule', receivedAt: ago(1) }),
+    ];
+    await server.store.pipeline.commit({ alerts, ledger: [], groupStates: [], jobs: [] });
+    const elsewhere = [makeAlert({ ruleId: 'copper-smelter', receivedAt: ago(1) })];
+    await server.store.pipeline.commit({
+      tenantId: 'other',
+      alerts: elsewhere,
+      ledger: [],
+      groupStates: [],
+      jobs: [],
+    });
+    const stats = await server.request('GET', '/v1/rules/stats');
+    expect(stats.status).toBe(200);
+    expect(stats.body).toEqual({
+      at: server.clock.now().toISOString(),
+      items: [
+        { ruleId: 'rare-earth', last24h: 0, last7d: 1 },
+        { ruleId: 'copper-smelter', last24h: 2, last7d: 3 },
+      ],
+    });
   });
 
   it('creates a rule that matches at once, with defaults applied', async () => {

@@ -1,0 +1,91 @@
+import { readFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { IntelEvent } from '../../src/ingest/event-schema.ts';
+import { compileRule } from '../../src/rules/compile-rule.ts';
+import { evaluateQuery } from '../../src/rules/evaluate-query.ts';
+import { createEventAnalysis } from '../../src/rules/event-analysis.ts';
+import { eventTermText, mayMatchTerms, termNeedles } from '../../src/rules/event-terms.ts';
+import { eventArb, queryArb } from './query-arbitraries.ts';
+
+const seedEvent = JSON.parse(
+  readFileSync(new URL('../fixtures/seed-event.json', import.meta.url), 'utf8'),
+) as IntelEvent;
+
+const queryOf = (query: string) => compileRule({ id: 'r', name: 'r', query }, 'test').query;
+
+function event(fields: Record<string, unknown>): IntelEvent {
+  return { id: 'e', publishedAt: '2026-07-02T09:30:00Z', title: '', ...fields } as IntelEvent;
+}
+
+/** Whether the query holds (the reference evaluator) and whether the prefilter lets the event through. */
+function check(query: string, e: IntelEvent) {
+  const node = queryOf(query);
+  const holds = evaluateQuery(node, e, createEventAnalysis(e)).holds;
+  const needles = termNeedles(node);
+  return { holds, passes: needles === null || mayMatchTerms(needles, eventTermText(e)) };
+}
+
+describe('eventTermText', () => {
+  it('holds the tokens of every value in order, those outside the default fields marked', () => {
+    const text = eventTermText(
+      event({
+        title: 'Zürich, ZURICH and Basel',
+        severity: 4,
+        entities: [{ name: 'Rio Tinto', type: 'company' }],
+        topics: ['mining', 'rare earths'],
+      }),
+    );
+    expect(text).toBe(
+      ' :e | :2026 :07 :02t09 :30 :00z | zurich zurich and basel | :4 | rio tinto | :company | mining | rare earths ',
+    );
+  });
+
+  it('is null past its bound, and such an event always passes', () => {
+    const long = event({ body: Array.from({ length: 5_000 }, (_, i) => `word${i}`).join(' ') });
+    expect(eventTermText(long, 1_000)).toBeNull();
+    expect(mayMatchTerms(termNeedles(queryOf('nothing'))!, null)).toBe(true);
+  });
+});
+
+describe('createTermPrefilter', () => {
+  it.each([
+    ['neodymium', { title: 'Neodymium prices' }, true],
+    ['neodymium', { title: 'Lithium prices' }, false],
+    ['licen*', { body: 'new licences' }, true],
+    ['licen*', { body: 'unlicensed' }, false],
+    ['"rare earth"', { summary: 'rare earth magnets' }, true],
+    ['"rare earth"', { summary: 'rare metals on earth' }, false], // the words, but not adjacent
+    ['"rare earth"', { marketImpact: { assets: ['rare earth processors'] } }, false], // not a default field
+    ['marketImpact.assets:"rare earth"', { marketImpact: { assets: ['rare earth processors'] } }, true],
+    ['marketImpact.assets:"rare earth"', { summary: 'rare earth magnets' }, false],
+    ['title:copper AND nickel', { title: 'copper', body: 'nickel' }, true],
+    ['title:copper AND nickel', { title: 'copper' }, false],
+    ['copper OR nickel', { body: 'nickel' }, true],
+    ['copper OR nickel', { body: 'zinc' }, false],
+  ])('%s on %j: %s', (query, fields, expected) => {
+    expect(check(query, event(fields)).passes).toBe(expected);
+  });
+
+  it('is null for a query without required terms', () => {
+    expect(termNeedles(queryOf('NOT category:opinion'))).toBeNull();
+    expect(termNeedles(queryOf('severity:>=3'))).toBeNull();
+  });
+
+  it('lets through every event the query holds for (random queries and events)', () => {
+    fc.assert(
+      fc.property(fc.array(queryArb, { minLength: 1, maxLength: 20 }), eventArb, (queries, e) => {
+        for (const query of queries) {
+          const { holds, passes } = check(query, e);
+          if (holds) expect(passes, query).toBe(true);
+        }
+      }),
+      { numRuns: 500 },
+    );
+  });
+
+  it('lets the seed brief through for a rule that matches it, and rules out one that cannot', () => {
+    expect(check('"rare earth*" AND japan*', seedEvent)).toEqual({ holds: true, passes: true });
+    expect(check('zzqx AND seedless', seedEvent)).toEqual({ holds: false, passes: false });
+  });
+});
