@@ -15,11 +15,9 @@
  *
  * Writes bench/results/service.json.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join, resolve } from 'node:path';
+import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
@@ -27,6 +25,7 @@ import kafkajs from 'kafkajs';
 import { startLocalBroker } from '../scripts/kafka-broker.ts';
 import { createEventGenerator } from './generate-events.ts';
 import { generateRules } from './generate-rules.ts';
+import { sample, startServiceProcess } from './service-process.ts';
 
 const { Kafka, logLevel, Partitioners } = kafkajs;
 const { values: args } = parseArgs({
@@ -38,66 +37,28 @@ const runs = Number(args.runs ?? process.env.BENCH_RUNS ?? 1);
 const extraEnv = Object.fromEntries((args.env ?? []).map((pair) => pair.split('=', 2) as [string, string]));
 const small = 2_000;
 const large = 20_000;
-const apiKey = 'tocsin-bench-key-0123456789abcdef';
-
 const benchDir = fileURLToPath(new URL('.', import.meta.url));
-const repoRoot = resolve(benchDir, '..');
 const log = (line: string) => process.stderr.write(`${line}\n`);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done));
-  const { port } = server.address() as { port: number };
-  await new Promise((done) => server.close(done));
-  return port;
-}
-
-function sample(text: string, name: string, labels = ''): number | undefined {
-  const line = text.split('\n').find((candidate) => candidate.startsWith(`${name}${labels} `));
-  return line === undefined ? undefined : Number(line.slice(line.lastIndexOf(' ') + 1));
-}
 
 type ServiceRun = { seconds: number; eventLoopP99MaxMs: number; eventLoopP99Ms: number[]; alerts: number };
 
 async function consumeWithService(brokers: string, topic: string, count: number, rulesDir: string) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tocsin-bench-service-'));
-  const port = await freePort();
-  const url = `http://127.0.0.1:${port}`;
   const started = performance.now();
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-    cwd: repoRoot,
-    env: {
-      ...process.env,
-      PORT: String(port),
-      HOST: '127.0.0.1',
-      LOG_LEVEL: 'warn',
-      TOCSIN_API_KEY: apiKey,
-      TOCSIN_DATA_DIR: dataDir,
-      TOCSIN_RULES_DIR: rulesDir,
-      KAFKA_BROKERS: brokers,
-      KAFKA_TOPIC: topic,
-      KAFKA_DLQ_TOPIC: `${topic}.dlq`,
-      KAFKA_GROUP_ID: `bench-${process.pid}-${topic}-${Date.now()}`,
-      KAFKA_START_FROM: 'earliest',
-      ...extraEnv,
-    },
-    stdio: ['ignore', 'ignore', 'pipe'],
+  const service = await startServiceProcess({
+    TOCSIN_DATA_DIR: dataDir,
+    TOCSIN_RULES_DIR: rulesDir,
+    KAFKA_BROKERS: brokers,
+    KAFKA_TOPIC: topic,
+    KAFKA_DLQ_TOPIC: `${topic}.dlq`,
+    KAFKA_GROUP_ID: `bench-${process.pid}-${topic}-${Date.now()}`,
+    KAFKA_START_FROM: 'earliest',
+    ...extraEnv,
   });
-  let stderr = '';
-  child.stderr!.on('data', (chunk) => {
-    stderr = (stderr + chunk).slice(-4_000);
-  });
-  const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   const p99s: number[] = [];
   try {
     for (;;) {
-      if (child.exitCode !== null) throw new Error(`the service exited (${child.exitCode}):\n${stderr}`);
-      let text: string | undefined;
-      try {
-        text = await (await fetch(`${url}/metrics`)).text();
-      } catch {
-        // Not listening yet.
-      }
+      const text = await service.metrics();
       if (text !== undefined) {
         const processed = sample(text, 'tocsin_events_processed_total', '{source="kafka"}') ?? 0;
         const p99 = sample(text, 'nodejs_eventloop_lag_p99_seconds');
@@ -114,8 +75,7 @@ async function consumeWithService(brokers: string, topic: string, count: number,
       await sleep(500);
     }
   } finally {
-    child.kill('SIGTERM');
-    await Promise.race([exited, sleep(15_000).then(() => child.kill('SIGKILL'))]);
+    await service.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
 }
