@@ -11,6 +11,7 @@
  *   npm run bench:latency -- --rates 100,500 --seconds 5 --stores sqlite
  *   KAFKA_BROKERS=127.0.0.1:9092   reuse a broker (else one is started)
  *   --env TOCSIN_MATCH_WORKERS=1   extra service variables
+ *   --cpu-prof <dir>               profile each service process (bench/profile-diff.ts reads them)
  *
  * Writes bench/results/latency.json.
  */
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string' },
     stores: { type: 'string' },
     env: { type: 'string', multiple: true },
+    'cpu-prof': { type: 'string' },
   },
 });
 const rates = (args.rates ?? '500,2000').split(',').map(Number);
@@ -142,7 +144,14 @@ async function runOne(brokers: string, store: string, rate: number, rulesDir: st
     env.DATABASE_URL = url.toString();
   }
   const receiver = await startReceiver();
-  const service = await startServiceProcess(env);
+  const profile = args['cpu-prof'];
+  const service = await startServiceProcess(
+    env,
+    profile === undefined
+      ? []
+      : // One file per thread (main, match workers, the module loader's): the largest is the main one.
+        ['--cpu-prof', '--cpu-prof-dir', join(profile, `${store}-${rate}`)],
+  );
   try {
     await service.ready();
     const endpoint = await api(service, '/v1/webhooks', { url: receiver.url });

@@ -35,10 +35,14 @@ export type ServiceProcess = {
   stop(): Promise<void>;
 };
 
-export async function startServiceProcess(env: Record<string, string>): Promise<ServiceProcess> {
+/** `nodeArgs`: e.g. `--cpu-prof --cpu-prof-dir <dir>` (a profile is written when it stops). */
+export async function startServiceProcess(
+  env: Record<string, string>,
+  nodeArgs: string[] = [],
+): Promise<ServiceProcess> {
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
+  const child = spawn(process.execPath, [...nodeArgs, '--import', 'tsx', 'src/server.ts'], {
     cwd: repoRoot,
     env: {
       ...process.env,
