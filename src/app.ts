@@ -9,6 +9,7 @@ import { createOutboxMetrics } from './delivery/outbox/outbox-metrics.ts';
 import { parseRetrySchedule } from './delivery/outbox/retry-schedule.ts';
 import { createWebhookMetrics } from './delivery/webhook/webhook-metrics.ts';
 import { createWebhookService } from './delivery/webhook/webhook-service.ts';
+import { alertStateChannel, parseAlertState } from './delivery/websocket/alert-state.ts';
 import { createStreamHub } from './delivery/websocket/stream-hub.ts';
 import { createStreamMetrics } from './delivery/websocket/stream-metrics.ts';
 import { streamRoutes } from './delivery/websocket/stream-routes.ts';
@@ -191,6 +192,11 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
       // (applying a rule twice is a no-op).
       ruleSync.start();
       store.changes.on('alerts', () => hub.wake());
+      // Acknowledgements and silences, from this instance or another, reach every viewer.
+      store.changes.on(alertStateChannel, (payload) => {
+        const announced = parseAlertState(payload);
+        if (announced) hub.broadcastState(announced.tenantId, announced.message);
+      });
       // A revoked key's streams close on every instance (4003); without a key id (the version
       // check's "something changed"), the keys of all open streams are looked up.
       store.changes.on(apiKeyChannel, (keyId) => {

@@ -2,6 +2,7 @@ import type { WebSocket } from 'ws';
 import type { Principal } from '../../http/auth.ts';
 import type { Logger } from '../../logger.ts';
 import type { StoredAlert, Tenanted } from '../../store/store.ts';
+import type { AlertStateMessage } from './alert-state.ts';
 import { cursorOrder } from './cursor-order.ts';
 import { createStreamConnection, type StreamConnection, type StreamLimits } from './stream-connection.ts';
 import type { StreamFilter } from './stream-filter.ts';
@@ -324,6 +325,17 @@ export function createStreamHub(deps: {
     /** A local commit stored alerts: stream them now rather than at the next poll. */
     committed(alerts: readonly StoredAlert[]): void {
       if (alerts.length > 0) void drain();
+    },
+
+    /**
+     * An alert state change (alert-state.ts) goes to every open stream of the tenant, whatever
+     * its filter or phase: it carries no alert, only what changed about alerts the page may show.
+     */
+    broadcastState(tenantId: string, message: AlertStateMessage): void {
+      const tail = tails.get(tenantId);
+      if (!tail || tail.connections.size === 0) return;
+      const frame = messageFrame(message);
+      for (const connection of tail.connections) connection.send(frame);
     },
 
     /** Another instance committed alerts (the change feed's `alerts`): stream them now. */

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { alertRecord } from '../../http/routes/alert-routes.ts';
+import { silenceRecord } from '../../http/routes/silence-routes.ts';
 import { severities } from '../../rules/rule-schema.ts';
 import type { StoredAlert } from '../../store/store.ts';
 import { encodeTextFrame } from './send-queue.ts';
@@ -46,6 +47,28 @@ export const streamServerMessageSchema = z
         alert: alertRecord,
       })
       .meta({ id: 'StreamAlert' }),
+    z
+      .object({
+        type: z.literal('state'),
+        change: z
+          .enum(['acknowledged', 'silenced', 'unsilenced'])
+          .describe('an alert was acknowledged; a silence was created; a silence was expired'),
+        ack: z
+          .object({
+            alertId: z.string(),
+            ruleId: z.string(),
+            group: z.string().nullable(),
+            ackedBy: z.string(),
+            ackedAt: z.string(),
+          })
+          .optional()
+          .describe('with acknowledged'),
+        silence: silenceRecord
+          .optional()
+          .describe('with silenced and unsilenced: the silence as GET /v1/silences/:id'),
+      })
+      .describe('an alert state change, sent to every stream of the tenant whatever its filter')
+      .meta({ id: 'StreamState' }),
     z
       .object({ type: z.literal('heartbeat'), time: z.iso.datetime().describe('server time') })
       .meta({ id: 'StreamHeartbeat' }),

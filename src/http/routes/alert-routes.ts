@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { announceAlertState } from '../../delivery/websocket/alert-state.ts';
 import { isAppError } from '../../errors.ts';
 import { severities } from '../../rules/rule-schema.ts';
 import type { AlertStatus, Store } from '../../store/store.ts';
@@ -180,6 +181,18 @@ export function alertRoutes(deps: AlertRoutesDeps): FastifyPluginAsyncZod {
         const by = request.body?.by ?? principalOf(request).name;
         const result = await store.alerts.ack(id, by, now());
         if (result === undefined) throw notFound('alert', id);
+        // Every page showing the alert (on any instance) marks it acknowledged.
+        await announceAlertState(store.changes, request.tenantId, {
+          type: 'state',
+          change: 'acknowledged',
+          ack: {
+            alertId: result.alert.id,
+            ruleId: result.alert.ruleId,
+            group: result.alert.group,
+            ackedBy: result.alert.ackedBy ?? by,
+            ackedAt: result.alert.ackedAt ?? result.ack.ackedAt,
+          },
+        });
         return result;
       },
     );

@@ -1,5 +1,6 @@
 import type { FastifyPluginAsyncZod } from 'fastify-type-provider-zod';
 import { z } from 'zod';
+import { announceAlertState } from '../../delivery/websocket/alert-state.ts';
 import { durationSchema, parseDuration, severities } from '../../rules/rule-schema.ts';
 import type { Silence, SilenceState, Store } from '../../store/store.ts';
 import { principalOf } from '../auth.ts';
@@ -54,7 +55,7 @@ const createSilenceBody = z
     path: ['endsAt'],
   });
 
-const silenceRecord = z
+export const silenceRecord = z
   .object({
     id: z.string(),
     matchers: silenceMatchers,
@@ -80,6 +81,11 @@ export function silenceRoutes(deps: SilenceRoutesDeps): FastifyPluginAsyncZod {
   const { store } = deps;
   const now = deps.now ?? (() => new Date());
   const view = (silence: Silence, at: Date) => ({ ...silence, state: stateAt(silence, at) });
+  /** Every stream of the tenant hears of it, so pages mark the alerts it covers. */
+  const announce = (silence: Silence, at: Date, change: 'silenced' | 'unsilenced') => {
+    const { tenantId, ...record } = view(silence, at);
+    return announceAlertState(store.changes, tenantId, { type: 'state', change, silence: record });
+  };
 
   return async (app) => {
     app.post(
@@ -113,6 +119,7 @@ export function silenceRoutes(deps: SilenceRoutesDeps): FastifyPluginAsyncZod {
           createdBy: principalOf(request).name,
           comment: body.comment ?? null,
         });
+        await announce(silence, at, 'silenced');
         return reply.code(201).send(view(silence, at));
       },
     );
@@ -173,6 +180,7 @@ export function silenceRoutes(deps: SilenceRoutesDeps): FastifyPluginAsyncZod {
         ownedRecord(await store.silences.get(id), request.tenantId, 'silence', id);
         const at = now();
         const expired = ownedRecord(await store.silences.expire(id, at), request.tenantId, 'silence', id);
+        await announce(expired, at, 'unsilenced');
         return view(expired, at);
       },
     );
