@@ -43,6 +43,8 @@ export type LocalBrokerOptions = {
    * certificates made for this broker. The PLAINTEXT listener stays.
    */
   secure?: boolean;
+  /** Broker settings over the defaults below, e.g. `{ 'auto.create.topics.enable': 'false' }` (as managed clusters have). */
+  settings?: Record<string, string>;
 };
 
 export type LocalBroker = {
@@ -166,7 +168,13 @@ async function startOnce(classpath: string, options: LocalBrokerOptions): Promis
 
   await writeFile(
     join(dir, 'server.properties'),
-    serverProperties(dir, port, controllerPort, security?.properties ?? {}, security?.listeners),
+    serverProperties(
+      dir,
+      port,
+      controllerPort,
+      { ...security?.properties, ...options.settings },
+      security?.listeners,
+    ),
   );
   await writeFile(join(dir, 'log4j2.properties'), LOG4J2_PROPERTIES);
   const jvmArgs = [`-Dlog4j2.configurationFile=${join(dir, 'log4j2.properties')}`, '-cp', classpath];

@@ -6,8 +6,10 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
+import kafkajs from 'kafkajs';
 import { pino } from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
+import { startLocalBroker } from '../../scripts/kafka-broker.ts';
 import { buildApp } from '../../src/app.ts';
 import { loadConfig } from '../../src/config.ts';
 import { createTopic, kafkaBrokers, kafkaClient, produce } from '../support/kafka.ts';
@@ -141,5 +143,48 @@ describe('missing Kafka topics', () => {
     expect(service.lines).toContainEqual(
       expect.objectContaining({ msg: 'created the missing Kafka topics' }),
     );
+  });
+
+  it('consumes while the dead-letter topic is missing on a broker that does not create topics (one warning, ready)', async () => {
+    // A broker of its own, configured as managed clusters are: no topic is created on demand.
+    const broker = await startLocalBroker({ settings: { 'auto.create.topics.enable': 'false' } });
+    cleanup.push(() => broker.stop());
+    const topic = `tocsin-test-${randomUUID()}`;
+    const dlqTopic = `${topic}.dlq`;
+    const client = new kafkajs.Kafka({ brokers: [broker.brokers], logLevel: kafkajs.logLevel.NOTHING });
+    const admin = client.admin();
+    await admin.connect();
+    cleanup.push(() => admin.disconnect());
+    await admin.createTopics({ topics: [{ topic, numPartitions: 1 }], waitForLeaders: true });
+    const producer = client.producer({ allowAutoTopicCreation: false });
+    await producer.connect();
+    cleanup.push(() => producer.disconnect());
+    await producer.send({ topic, messages: [{ key: seed.id, value: seedText }] });
+
+    const service = await startApp({
+      KAFKA_BROKERS: broker.brokers,
+      KAFKA_TOPIC: topic,
+      KAFKA_DLQ_TOPIC: dlqTopic,
+      KAFKA_GROUP_ID: `${topic}-group`,
+      KAFKA_START_FROM: 'earliest',
+    });
+    const alert = await eventually(
+      async () => {
+        const response = await fetch(`${service.url}/v1/alerts?ruleId=rare-earth-export-controls`, {
+          headers: authHeaders,
+        });
+        const page = (await response.json()) as { items: { eventIds: string[] }[] };
+        return page.items.find((item) => item.eventIds.includes(seed.id));
+      },
+      30_000,
+      'the seed alert from a topic whose dead-letter topic is missing',
+    );
+    expect(alert).toBeDefined();
+    expect((await readiness(service.url)).status).toBe(200);
+    expect(await admin.listTopics()).not.toContain(dlqTopic);
+    const warned = service.lines.filter((line) =>
+      line.msg.includes(`Kafka topic ${dlqTopic} does not exist yet`),
+    );
+    expect(warned).toEqual([expect.objectContaining({ level: 40, topics: [dlqTopic] })]);
   });
 });
