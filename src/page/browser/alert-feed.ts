@@ -1,4 +1,5 @@
 /// <reference lib="dom" />
+import type { CardState } from './alert-state.ts';
 import type { PageAlert } from './page-types.ts';
 
 type Range = { start: number; end: number };
@@ -62,8 +63,84 @@ const timeFormat = new Intl.DateTimeFormat(undefined, {
   second: '2-digit',
 });
 
+/** What a card shows and offers beyond the alert: its state, and the actions of an editor. */
+export type CardContext = {
+  state: CardState;
+  canEdit: boolean;
+  onAck(alert: PageAlert): void;
+  onSilence(alert: PageAlert, scope: 'rule' | 'group', duration: string): void;
+  onDetails(alert: PageAlert): void;
+};
+
+const silenceDurations = ['1h', '24h', '7d'];
+
+function option(value: string, label: string): HTMLOptionElement {
+  const node = document.createElement('option');
+  node.value = value;
+  node.textContent = label;
+  return node;
+}
+
+function button(label: string, className: string, onClick: () => void): HTMLButtonElement {
+  const node = element('button', className, label);
+  node.type = 'button';
+  node.addEventListener('click', onClick);
+  return node;
+}
+
+/** The state badges (acknowledged, silenced, suppressed) and, for an editor, the actions. */
+function renderCardControls(alert: PageAlert, context: CardContext): HTMLElement[] {
+  const { state } = context;
+  const badges = element('div', 'alert-state');
+  const states: string[] = [];
+  if (state.acknowledged !== null) {
+    states.push('acknowledged');
+    badges.append(element('span', 'state acknowledged', `acknowledged by ${state.acknowledged}`));
+  }
+  if (state.silencedUntil !== null) {
+    states.push('silenced');
+    const until =
+      state.silencedUntil === '' ? '' : ` until ${timeFormat.format(new Date(state.silencedUntil))}`;
+    badges.append(element('span', 'state silenced', `silenced${until}`));
+  }
+  if (state.suppressed) {
+    states.push('suppressed');
+    badges.append(element('span', 'state suppressed', 'suppressed by its throttle'));
+  }
+  badges.dataset.states = states.join(' ');
+
+  const actions = element('div', 'alert-actions');
+  actions.append(button('Details', 'details', () => context.onDetails(alert)));
+  if (context.canEdit) {
+    if (state.acknowledged === null) actions.append(button('Acknowledge', 'ack', () => context.onAck(alert)));
+    const scope = element('select', 'silence-scope');
+    scope.setAttribute('aria-label', 'silence scope');
+    scope.append(option('rule', 'this rule'), option('group', 'this rule and group'));
+    const duration = element('select', 'silence-duration');
+    duration.setAttribute('aria-label', 'silence duration');
+    duration.append(...silenceDurations.map((d) => option(d, d)), option('custom', 'custom…'));
+    const custom = element('input', 'silence-custom');
+    custom.placeholder = 'e.g. 90m, 3d';
+    custom.setAttribute('aria-label', 'custom silence duration');
+    custom.hidden = true;
+    duration.addEventListener('change', () => {
+      custom.hidden = duration.value !== 'custom';
+    });
+    actions.append(
+      scope,
+      duration,
+      custom,
+      button('Silence', 'silence', () => {
+        const chosen = duration.value === 'custom' ? custom.value.trim() : duration.value;
+        if (chosen !== '') context.onSilence(alert, scope.value as 'rule' | 'group', chosen);
+      }),
+    );
+  }
+  return [badges, actions];
+}
+
 /** One feed entry: severity, rule, time, tags; the title (a link to the source) and summary with the matched text marked. */
-export function renderAlert(alert: PageAlert): HTMLLIElement {
+export function renderAlert(alert: PageAlert, context?: CardContext): HTMLLIElement {
   const item = element('li', 'alert');
   item.dataset.severity = alert.severity;
   item.dataset.alertId = alert.id;
@@ -112,6 +189,11 @@ export function renderAlert(alert: PageAlert): HTMLLIElement {
       matched.append(element('span', 'field', match.field), ' ', element('mark', '', match.text), ' ');
     }
     item.append(matched);
+  }
+  if (context) {
+    const [badges, actions] = renderCardControls(alert, context);
+    item.dataset.states = badges!.dataset.states;
+    item.append(badges!, actions!);
   }
   return item;
 }

@@ -1,5 +1,6 @@
 /// <reference lib="dom" />
 import type { StreamServerMessage } from '../../delivery/websocket/stream-messages.ts';
+import type { StateMessage } from './alert-state.ts';
 import { filterParams } from './page-filter.ts';
 import type { PageAlert, PageFilter } from './page-types.ts';
 
@@ -20,6 +21,8 @@ export function createAlertStream(options: {
   onAlert: (alert: PageAlert, cursor: string) => void;
   onState: (state: StreamState, detail?: string) => void;
   onNotice: (text: string) => void;
+  /** An acknowledgement or a silence, made by anyone (see alert-state.ts). */
+  onStateChange?: (message: StateMessage) => void;
 }) {
   let filter = options.filter;
   let cursor = options.since;
@@ -72,6 +75,8 @@ export function createAlertStream(options: {
       if (message.type === 'alert') {
         cursor = message.cursor;
         options.onAlert(message.alert, message.cursor);
+      } else if (message.type === 'state') {
+        options.onStateChange?.(message as StateMessage);
       } else if (message.type === 'error') {
         if (message.code === 'cursor_invalid') {
           // The server's log is behind the page's cursor (reset or restored): the cursor means

@@ -1,7 +1,11 @@
 /// <reference lib="dom" />
+/// <reference lib="dom.iterable" />
 import { countByHour, renderChart } from './alert-chart.ts';
-import { renderAlert } from './alert-feed.ts';
+import { createAlertDetail } from './alert-detail.ts';
+import { type CardContext, renderAlert } from './alert-feed.ts';
+import { cardState, type PageSilence, type StateMessage } from './alert-state.ts';
 import { createAlertStream, type StreamState } from './alert-stream.ts';
+import { createPageApi, errorMessage } from './page-api.ts';
 import {
   filterFromForm,
   filterFromUrl,
@@ -10,12 +14,18 @@ import {
   showFilterInForm,
 } from './page-filter.ts';
 import type { PageAlert, PageFilter } from './page-types.ts';
+import { createRulesView } from './rules-view.ts';
 
 /**
  * The live page at `/`: the alert feed (newest first), filters, the connection state and a
  * chart of the last 24 hours. It uses only the public API with an API key the user gives once
  * (kept in localStorage, or passed as `/#key=<key>`): `GET /v1/alerts` for the last 24 hours,
  * then `/v1/stream` resumed after the newest of them.
+ *
+ * The analyst's workbench lives here too: each card shows its state (acknowledged, silenced,
+ * suppressed) and, for a key with the editor role, "Acknowledge" and "Silence"; the stream's
+ * `state` messages keep every viewer's cards current. "Details" opens the explain view
+ * (alert-detail.ts); the Rules view (rules-view.ts) lists, edits and previews rules.
  */
 
 const keyStorage = 'tocsin.apiKey';
@@ -112,6 +122,36 @@ async function main(): Promise<void> {
   let alerts: PageAlert[] = [];
   const seen = new Set<string>();
   let chartTimer: number | undefined;
+  /** Silences in force, by id: from the API at start, then from the stream's state messages. */
+  const silences = new Map<string, PageSilence>();
+  let canEdit = false;
+  let detail: ReturnType<typeof createAlertDetail> | undefined;
+  let actions:
+    | {
+        ack(alert: PageAlert): Promise<void>;
+        silence(alert: PageAlert, scope: 'rule' | 'group', duration: string): Promise<void>;
+      }
+    | undefined;
+  const showNotice = (text: string) => {
+    notice.hidden = false;
+    notice.textContent = text;
+  };
+  const contextOf = (alert: PageAlert): CardContext => ({
+    state: cardState(alert, silences.values()),
+    canEdit,
+    onAck: (target) => void actions?.ack(target),
+    onSilence: (target, scope, duration) => void actions?.silence(target, scope, duration),
+    onDetails: (target) => void detail?.open(target),
+  });
+  const card = (alert: PageAlert) => renderAlert(alert, contextOf(alert));
+  /** Applies a change to the alert and redraws its card, if shown. */
+  const updateAlert = (id: string, change: Partial<PageAlert>) => {
+    const alert = alerts.find((candidate) => candidate.id === id);
+    if (!alert) return;
+    Object.assign(alert, change);
+    const shown = feed.querySelector(`li.alert[data-alert-id="${CSS.escape(id)}"]`);
+    shown?.replaceWith(card(alert));
+  };
 
   const drawChart = () => {
     chartTimer = undefined;
@@ -131,7 +171,7 @@ async function main(): Promise<void> {
   };
   const drawFeed = () => {
     const shown = alerts.filter((alert) => matchesFilter(filter, alert)).slice(0, maxShown);
-    feed.replaceChildren(...shown.map(renderAlert));
+    feed.replaceChildren(...shown.map(card));
     empty.hidden = shown.length > 0;
     scheduleChart();
   };
@@ -151,6 +191,50 @@ async function main(): Promise<void> {
     seen.add(alert.id);
     alerts.push(alert);
   }
+
+  const api = createPageApi(apiKey);
+  const me = await api.get<{ role: string; name: string }>('/v1/me');
+  canEdit = me.ok && (me.body.role === 'admin' || me.body.role === 'editor');
+  document.body.dataset.role = me.ok ? me.body.role : 'unknown';
+  const activeSilences = await api.get<{ items: PageSilence[] }>('/v1/silences?state=active');
+  if (activeSilences.ok) for (const silence of activeSilences.body.items) silences.set(silence.id, silence);
+  detail = createAlertDetail(api);
+  actions = {
+    async ack(alert) {
+      const answer = await api.post<{ alert: PageAlert }>(
+        `/v1/alerts/${encodeURIComponent(alert.id)}/ack`,
+        {},
+      );
+      if (!answer.ok) return showNotice(errorMessage(answer));
+      updateAlert(answer.body.alert.id, {
+        ackedBy: answer.body.alert.ackedBy,
+        ackedAt: answer.body.alert.ackedAt,
+      });
+    },
+    async silence(alert, scope, duration) {
+      const matchers = { ruleIds: [alert.ruleId], ...(scope === 'group' ? { groups: [alert.group] } : {}) };
+      const answer = await api.post<PageSilence>('/v1/silences', {
+        matchers,
+        duration,
+        comment: `from the live page, alert ${alert.id}`,
+      });
+      if (!answer.ok) return showNotice(errorMessage(answer));
+      silences.set(answer.body.id, answer.body);
+      drawFeed();
+    },
+  };
+  const rulesView = createRulesView({ api, canEdit });
+  const views = { alerts: byId<HTMLElement>('alerts-view'), rules: byId<HTMLElement>('rules-view') };
+  const show = (name: keyof typeof views) => {
+    for (const [key, view] of Object.entries(views)) view.hidden = key !== name;
+    for (const tab of document.querySelectorAll<HTMLButtonElement>('nav.views button')) {
+      tab.setAttribute('aria-pressed', String(tab.dataset.view === name));
+    }
+    if (name === 'rules') void rulesView.show();
+  };
+  for (const tab of document.querySelectorAll<HTMLButtonElement>('nav.views button')) {
+    tab.addEventListener('click', () => show(tab.dataset.view as keyof typeof views));
+  }
   drawFeed();
 
   const stream = createAlertStream({
@@ -163,7 +247,7 @@ async function main(): Promise<void> {
       alerts.unshift(alert);
       if (alerts.length > 5_000) alerts = alerts.slice(0, 5_000);
       if (!matchesFilter(filter, alert)) return;
-      feed.prepend(renderAlert(alert));
+      feed.prepend(card(alert));
       while (feed.children.length > maxShown) feed.lastElementChild?.remove();
       empty.hidden = true;
       scheduleChart();
@@ -172,9 +256,16 @@ async function main(): Promise<void> {
       showState(state, detail);
       if (state === 'unauthorized') askForKey('That API key was refused.');
     },
-    onNotice(text) {
-      notice.hidden = false;
-      notice.textContent = text;
+    onNotice: showNotice,
+    onStateChange(message: StateMessage) {
+      if (message.change === 'acknowledged') {
+        updateAlert(message.ack.alertId, { ackedBy: message.ack.ackedBy, ackedAt: message.ack.ackedAt });
+        return;
+      }
+      if (message.change === 'silenced' && message.silence.state !== 'expired')
+        silences.set(message.silence.id, message.silence);
+      else silences.delete(message.silence.id);
+      drawFeed();
     },
   });
 
