@@ -12,6 +12,7 @@
  *
  *   npm run bench:service -- --rules 1000 --runs 1
  *   KAFKA_BROKERS=127.0.0.1:9092   reuse a broker (else one is started, see scripts/kafka-broker.ts)
+ *   --cpu-prof <dir>               profile each service process, every thread (bench/profile-diff.ts)
  *
  * Writes bench/results/service.json.
  */
@@ -29,7 +30,12 @@ import { sample, startServiceProcess } from './service-process.ts';
 
 const { Kafka, logLevel, Partitioners } = kafkajs;
 const { values: args } = parseArgs({
-  options: { rules: { type: 'string' }, runs: { type: 'string' }, env: { type: 'string', multiple: true } },
+  options: {
+    rules: { type: 'string' },
+    runs: { type: 'string' },
+    env: { type: 'string', multiple: true },
+    'cpu-prof': { type: 'string' },
+  },
 });
 const ruleCount = Number(args.rules ?? process.env.BENCH_SERVICE_RULES ?? 10_000);
 const runs = Number(args.runs ?? process.env.BENCH_RUNS ?? 1);
@@ -45,16 +51,21 @@ type ServiceRun = { seconds: number; eventLoopP99MaxMs: number; eventLoopP99Ms: 
 async function consumeWithService(brokers: string, topic: string, count: number, rulesDir: string) {
   const dataDir = mkdtempSync(join(tmpdir(), 'tocsin-bench-service-'));
   const started = performance.now();
-  const service = await startServiceProcess({
-    TOCSIN_DATA_DIR: dataDir,
-    TOCSIN_RULES_DIR: rulesDir,
-    KAFKA_BROKERS: brokers,
-    KAFKA_TOPIC: topic,
-    KAFKA_DLQ_TOPIC: `${topic}.dlq`,
-    KAFKA_GROUP_ID: `bench-${process.pid}-${topic}-${Date.now()}`,
-    KAFKA_START_FROM: 'earliest',
-    ...extraEnv,
-  });
+  const profile = args['cpu-prof'];
+  const service = await startServiceProcess(
+    {
+      TOCSIN_DATA_DIR: dataDir,
+      TOCSIN_RULES_DIR: rulesDir,
+      KAFKA_BROKERS: brokers,
+      KAFKA_TOPIC: topic,
+      KAFKA_DLQ_TOPIC: `${topic}.dlq`,
+      KAFKA_GROUP_ID: `bench-${process.pid}-${topic}-${Date.now()}`,
+      KAFKA_START_FROM: 'earliest',
+      ...extraEnv,
+    },
+    // One file per thread (main, match workers, the module loader's): the largest is the main one.
+    profile === undefined ? [] : ['--cpu-prof', '--cpu-prof-dir', join(profile, String(count))],
+  );
   const p99s: number[] = [];
   try {
     for (;;) {
