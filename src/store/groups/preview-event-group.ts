@@ -1,4 +1,5 @@
-import { deflateRawSync, inflateRawSync } from 'node:zlib';
+import { promisify } from 'node:util';
+import { deflateRaw, inflateRawSync } from 'node:zlib';
 import { type Kysely, sql } from 'kysely';
 import type { IntelEvent } from '../../ingest/event-schema.ts';
 import { eventTermText, type TermNeedles } from '../../rules/event-terms.ts';
@@ -28,6 +29,8 @@ const scanPage = 500;
  * the events whose tokens could satisfy the rule's presearch: what makes a preview of a rule
  * over the whole ring take well under a second.
  */
+const deflate = promisify(deflateRaw);
+
 export function createPreviewEventGroup(ctx: StoreContext): PreviewEventStore {
   const { db } = ctx;
 
@@ -91,14 +94,17 @@ export function createPreviewEventGroup(ctx: StoreContext): PreviewEventStore {
       const receivedAt = ctx.now().getTime();
       // Only the newest `capacity` of a huge batch could survive the trim anyway.
       const kept = events.length > capacity ? events.slice(events.length - capacity) : events;
-      const rows = kept.map((event) => ({
-        event_id: event.id,
-        published_at: toMillis(event.publishedAt),
-        body: deflateRawSync(JSON.stringify(event)),
-        terms: eventTermText(event),
-      }));
-      return withStoreErrors('preview events append', () =>
-        ctx.transaction(async (trx) => {
+      return withStoreErrors('preview events append', async () => {
+        // Compressed on libuv's thread pool: at ingest rates the event loop has better to do.
+        const rows = await Promise.all(
+          kept.map(async (event) => ({
+            event_id: event.id,
+            published_at: toMillis(event.publishedAt),
+            body: await deflate(JSON.stringify(event)),
+            terms: eventTermText(event),
+          })),
+        );
+        return ctx.transaction(async (trx) => {
           const next = await takeSequence(trx, tenant, events.length);
           const first = next - rows.length;
           for (const [part, offset] of chunkWithOffsets(rows, 200)) {
@@ -122,8 +128,8 @@ export function createPreviewEventGroup(ctx: StoreContext): PreviewEventStore {
             .where('tenant_id', '=', tenant)
             .where('seq', '<', next - capacity)
             .execute();
-        }),
-      );
+        });
+      });
     },
 
     scan(query: PreviewEventQuery = {}) {
