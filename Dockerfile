@@ -1,6 +1,7 @@
 # syntax=docker/dockerfile:1
+# Node 22 (LTS). Not 24 yet: better-sqlite3 12 aborts on Node 24.19+ (README, Development).
 # Build stage: compile TypeScript with the full dependency set.
-FROM node:20-bookworm-slim AS build
+FROM node:22-bookworm-slim AS build
 WORKDIR /app
 RUN apt-get update && apt-get install -y --no-install-recommends python3 make g++ && rm -rf /var/lib/apt/lists/*
 COPY package.json package-lock.json ./
@@ -10,7 +11,7 @@ COPY src ./src
 RUN npm run build && npm prune --omit=dev
 
 # Runtime stage: production dependencies and compiled code only, as a non-root user.
-FROM node:20-bookworm-slim
+FROM node:22-bookworm-slim
 ENV NODE_ENV=production HOST=0.0.0.0 PORT=8080 TOCSIN_DATA_DIR=/data TOCSIN_RULES_DIR=/app/rules
 WORKDIR /app
 COPY --from=build /app/node_modules ./node_modules
@@ -25,4 +26,7 @@ VOLUME ["/data"]
 EXPOSE 8080
 HEALTHCHECK --interval=15s --timeout=3s --start-period=20s --retries=3 \
   CMD node -e "fetch('http://127.0.0.1:'+(process.env.PORT||8080)+'/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"
-CMD ["node", "dist/server.js"]
+# kafkajs 2.2.4 arms its throttle check with a negative delay when nothing is throttled
+# (RequestQueue.scheduleCheckPendingRequests: throttledUntil = -1, minus Date.now()); newer
+# Node versions clamp it to 1 ms, as kafkajs means, and print a TimeoutNegativeWarning each time.
+CMD ["node", "--disable-warning=TimeoutNegativeWarning", "dist/server.js"]

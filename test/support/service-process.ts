@@ -61,11 +61,15 @@ export async function startService(
   const launch = async () => {
     starts += 1;
     log += `--- start ${starts} ---\n`;
-    const current = spawn(process.execPath, ['--import', 'tsx', 'src/server.ts'], {
-      cwd: repoRoot,
-      env: { ...process.env, ...fullEnv },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const current = spawn(
+      process.execPath,
+      ['--disable-warning=TimeoutNegativeWarning', '--import', 'tsx', 'src/server.ts'],
+      {
+        cwd: repoRoot,
+        env: { ...process.env, ...fullEnv },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     child = current;
     alive = true;
     current.stdout!.on('data', (chunk) => {
