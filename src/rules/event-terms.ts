@@ -1,26 +1,25 @@
 import { analyzeTerms } from './analyzer.ts';
-import { pairWords, presearchGroups } from './presearch.ts';
-import { defaultFields, type QueryNode } from './query-ast.ts';
+import { defaultFields, type QueryNode, type WordPattern } from './query-ast.ts';
 
 /**
  * A cheap "could this rule match this event?" for events stored long before the rule was
  * written (the preview ring): the event keeps its *term text*, the analysed tokens of every
- * value it holds, and a rule is checked against it with the presearch groups the rule index
- * uses (presearch.ts) before the event is decompressed, parsed and analysed in full. The check
- * is plain substring search, so the store can run it in SQL (`instr`, `strpos`) and hand over
- * only the candidates.
+ * value it holds, and a rule's query is checked against it (its words and phrases, through
+ * its ANDs and ORs, like the rule index's presearch) before the event is decompressed, parsed
+ * and analysed in full. The check is plain substring search, so the store can run it in SQL
+ * (`instr`, `strpos`) and hand over only the candidates.
  *
  * The term text is `" t1 t2 | t3 … "`: each value's tokens (analyzer.ts) joined by one space,
  * values separated by `" | "`; a value outside the default fields has each token marked with
  * `:` (`" :lithium :producers "`). Tokens are runs of letters and digits, so `" word "` occurs
  * exactly when `word` is a token of a default field, `" :word "` of another field, `" pre"`
  * when some default-field token starts with `pre`, and `" a b "` when `a` is followed by `b`
- * in one value (what a presearch pair term means).
+ * in one value.
  *
- * Soundness is all that matters (a false "may match" only costs time): a presearch term names
+ * Soundness is all that matters (a false "may match" only costs time): a word or phrase names
  * a default field (or none, meaning the default fields) or another field, and every token of
- * that field is in the term text with the matching mark, so a term found there is found here
- * too. Numbers and booleans contribute the tokens of their JSON text, so nothing the query
+ * that field is in the term text with the matching mark, in value order, so a phrase found
+ * there is found here too. Numbers and booleans contribute the tokens of their JSON text, so nothing the query
  * language compares as text is left out.
  */
 
@@ -64,27 +63,68 @@ export function eventTermText(event: object, maxChars = 64 * 1024): string | nul
 }
 
 /**
- * What a term text must contain for a query to possibly hold: every group has some needle that
- * occurs in it (AND of ORs). Null when the query has no presearch terms (only NOT, ranges,
- * `_exists_`…): every event must then be evaluated.
+ * What a term text must contain for a query to possibly hold: a needle (a substring), all of
+ * several, or any of several. It mirrors the query: a word or phrase needs its tokens in a row
+ * (`" rare earth "`, split after a prefix word: `"rare* earth"` needs `" rare"` and `" earth "`),
+ * NEAR both sides, AND all of its children that need something, OR any of its children (or
+ * nothing, when one of them needs nothing). NOT, ranges, comparisons, `_exists_` and `field:4`
+ * need nothing: they hold without any particular token.
  */
-export type TermNeedles = readonly (readonly string[])[];
+export type TermCondition =
+  | string
+  | { readonly all: readonly TermCondition[] }
+  | { readonly any: readonly TermCondition[] };
 
-export function termNeedles(query: QueryNode): TermNeedles | null {
-  const groups = presearchGroups(query);
-  if (groups === null) return null;
-  return groups.map((group) =>
-    group.map(({ word, field }) => {
-      const mark = field === null || isDefaultField.has(field) ? '' : ':';
-      const pair = pairWords(word.token);
-      if (pair !== null) return ` ${mark}${pair[0]} ${mark}${pair[1]} `;
-      return word.prefix ? ` ${mark}${word.token}` : ` ${mark}${word.token} `;
-    }),
-  );
+/** Null: the query needs no token (every event must then be evaluated). */
+export function termCondition(query: QueryNode): TermCondition | null {
+  switch (query.kind) {
+    case 'text':
+      return query.literal === undefined ? allOf(phraseNeedles(query.words, query.field)) : null;
+    case 'near':
+      return allOf([...phraseNeedles(query.left, query.field), ...phraseNeedles(query.right, query.field)]);
+    case 'and':
+      return allOf(query.children.map(termCondition).filter((child) => child !== null));
+    case 'or': {
+      const children: TermCondition[] = [];
+      for (const child of query.children) {
+        const condition = termCondition(child);
+        if (condition === null) return null;
+        children.push(condition);
+      }
+      return children.length === 1 ? children[0]! : { any: children };
+    }
+    default:
+      return null;
+  }
 }
 
-/** The needles checked in memory; a term text that is not known (null) always may match. */
-export function mayMatchTerms(needles: TermNeedles, termText: string | null): boolean {
+function allOf(parts: TermCondition[]): TermCondition | null {
+  if (parts.length === 0) return null;
+  return parts.length === 1 ? parts[0]! : { all: parts };
+}
+
+/** The needles of a phrase: runs of its words, each run ending at a prefix word or the end. */
+function phraseNeedles(words: readonly WordPattern[], field: string | null): string[] {
+  const mark = field === null || isDefaultField.has(field) ? '' : ':';
+  const needles: string[] = [];
+  let run = '';
+  for (const word of words) {
+    run += ` ${mark}${word.token}`;
+    if (word.prefix) {
+      needles.push(run);
+      run = '';
+    }
+  }
+  if (run !== '') needles.push(`${run} `);
+  return needles;
+}
+
+/** The condition checked in memory; a term text that is not known (null) always may match. */
+export function mayMatchTerms(condition: TermCondition, termText: string | null): boolean {
   if (termText === null) return true;
-  return needles.every((group) => group.some((needle) => termText.includes(needle)));
+  const holds = (part: TermCondition): boolean => {
+    if (typeof part === 'string') return termText.includes(part);
+    return 'all' in part ? part.all.every(holds) : part.any.some(holds);
+  };
+  return holds(condition);
 }

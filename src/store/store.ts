@@ -1,7 +1,7 @@
 import type { Alert } from '../alerts/alert.ts';
 import type { Role } from '../http/roles.ts';
 import type { IntelEvent } from '../ingest/event-schema.ts';
-import type { TermNeedles } from '../rules/event-terms.ts';
+import type { TermCondition } from '../rules/event-terms.ts';
 import type { RuleDefinition, Severity } from '../rules/rule-schema.ts';
 import type { ChangeFeed } from './change-feed.ts';
 
@@ -558,11 +558,11 @@ export type PreviewEventStore = {
   scan(query?: PreviewEventQuery): AsyncIterable<StoredPreviewEvent>;
   /**
    * The candidates of one rule: of the rows in the window now (`total` of them), only those
-   * whose term text holds a needle of every group (rules/event-terms.ts) or has none are read,
+   * whose term text meets the rule's condition (rules/event-terms.ts) or has none are read,
    * oldest first. The others never leave the database.
    */
   scanFor(
-    needles: TermNeedles,
+    condition: TermCondition,
     query?: PreviewEventQuery,
   ): Promise<{ total: number; rows: AsyncIterable<StoredPreviewEvent> }>;
   count(scope?: Tenanted): Promise<number>;

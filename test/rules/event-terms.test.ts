@@ -5,7 +5,7 @@ import type { IntelEvent } from '../../src/ingest/event-schema.ts';
 import { compileRule } from '../../src/rules/compile-rule.ts';
 import { evaluateQuery } from '../../src/rules/evaluate-query.ts';
 import { createEventAnalysis } from '../../src/rules/event-analysis.ts';
-import { eventTermText, mayMatchTerms, termNeedles } from '../../src/rules/event-terms.ts';
+import { eventTermText, mayMatchTerms, termCondition } from '../../src/rules/event-terms.ts';
 import { eventArb, queryArb } from './query-arbitraries.ts';
 
 const seedEvent = JSON.parse(
@@ -22,8 +22,8 @@ function event(fields: Record<string, unknown>): IntelEvent {
 function check(query: string, e: IntelEvent) {
   const node = queryOf(query);
   const holds = evaluateQuery(node, e, createEventAnalysis(e)).holds;
-  const needles = termNeedles(node);
-  return { holds, passes: needles === null || mayMatchTerms(needles, eventTermText(e)) };
+  const condition = termCondition(node);
+  return { holds, passes: condition === null || mayMatchTerms(condition, eventTermText(e)) };
 }
 
 describe('eventTermText', () => {
@@ -44,7 +44,7 @@ describe('eventTermText', () => {
   it('is null past its bound, and such an event always passes', () => {
     const long = event({ body: Array.from({ length: 5_000 }, (_, i) => `word${i}`).join(' ') });
     expect(eventTermText(long, 1_000)).toBeNull();
-    expect(mayMatchTerms(termNeedles(queryOf('nothing'))!, null)).toBe(true);
+    expect(mayMatchTerms(termCondition(queryOf('nothing'))!, null)).toBe(true);
   });
 });
 
@@ -63,13 +63,22 @@ describe('createTermPrefilter', () => {
     ['title:copper AND nickel', { title: 'copper' }, false],
     ['copper OR nickel', { body: 'nickel' }, true],
     ['copper OR nickel', { body: 'zinc' }, false],
+    ['cobalt OR (lithium AND export*)', { body: 'lithium exporters' }, true],
+    ['cobalt OR (lithium AND export*)', { body: 'lithium mines' }, false], // every part of the AND
+    ['"export* control"', { title: 'exporters control' }, true],
+    ['"export* control"', { title: 'exporters in control' }, true], // split after the prefix word
+    ['"export* control"', { title: 'exporters' }, false],
+    ['lithium NEAR/3 tariff*', { body: 'tariffs on lithium' }, true],
+    ['lithium NEAR/3 tariff*', { body: 'lithium' }, false],
+    ['copper AND NOT nickel', { body: 'copper and nickel' }, true], // NOT needs nothing
   ])('%s on %j: %s', (query, fields, expected) => {
     expect(check(query, event(fields)).passes).toBe(expected);
   });
 
   it('is null for a query without required terms', () => {
-    expect(termNeedles(queryOf('NOT category:opinion'))).toBeNull();
-    expect(termNeedles(queryOf('severity:>=3'))).toBeNull();
+    expect(termCondition(queryOf('NOT category:opinion'))).toBeNull();
+    expect(termCondition(queryOf('severity:>=3'))).toBeNull();
+    expect(termCondition(queryOf('cobalt OR NOT nickel'))).toBeNull();
   });
 
   it('lets through every event the query holds for (random queries and events)', () => {

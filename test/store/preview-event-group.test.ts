@@ -1,7 +1,7 @@
 import { afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { IntelEvent } from '../../src/ingest/event-schema.ts';
 import { compileRule } from '../../src/rules/compile-rule.ts';
-import { type TermNeedles, termNeedles } from '../../src/rules/event-terms.ts';
+import { type TermCondition, termCondition } from '../../src/rules/event-terms.ts';
 import type { Store, StoredPreviewEvent } from '../../src/store/store.ts';
 import {
   assertPostgresReachable,
@@ -91,26 +91,26 @@ describe.each([sqliteHarness, postgresHarness])('$name preview ring', (harness: 
       ...(i % 5 === 0 ? { marketImpact: { assets: ['cobalt miners'] } } : {}),
     }));
     await store.previewEvents.append(briefs, { capacity: 2_000 });
-    const ids = async (needles: TermNeedles, query = {}) => {
-      const { total, rows } = await store.previewEvents.scanFor(needles, query);
+    const ids = async (condition: TermCondition, query = {}) => {
+      const { total, rows } = await store.previewEvents.scanFor(condition, query);
       const out: string[] = [];
       for await (const row of rows) out.push(row.event.id);
       return { total, ids: out };
     };
-    const plain = await ids(termNeedles(compileRule({ id: 'c', name: 'c', query: 'cobalt' }, 't').query)!);
+    const plain = await ids(termCondition(compileRule({ id: 'c', name: 'c', query: 'cobalt' }, 't').query)!);
     expect(plain.total).toBe(1_200);
     expect(plain.ids).toEqual(briefs.filter((_, i) => i % 7 === 0).map((b) => b.id));
     const asset = compileRule(
       { id: 'a', name: 'a', query: 'marketImpact.assets:"cobalt miners" AND brief' },
       't',
     );
-    expect((await ids(termNeedles(asset.query)!)).ids).toEqual(
+    expect((await ids(termCondition(asset.query)!)).ids).toEqual(
       briefs.filter((_, i) => i % 5 === 0).map((b) => b.id),
     );
-    const ranged = await ids([[' cobalt ']], { from: event(700).publishedAt, to: event(800).publishedAt });
+    const ranged = await ids(' cobalt ', { from: event(700).publishedAt, to: event(800).publishedAt });
     expect(ranged.total).toBe(100);
     expect(ranged.ids).toEqual(briefs.filter((_, i) => i % 7 === 0 && i >= 700 && i < 800).map((b) => b.id));
-    expect(await ids([[' cobalt '], [' nowhere ']])).toEqual({ total: 1_200, ids: [] });
+    expect(await ids({ all: [' cobalt ', ' nowhere '] })).toEqual({ total: 1_200, ids: [] });
   });
 });
 

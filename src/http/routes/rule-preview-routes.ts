@@ -4,7 +4,7 @@ import { type PreviewOptions, previewRule, type RulePreview } from '../../alerts
 import { eventSchema, type IntelEvent } from '../../ingest/event-schema.ts';
 import { checkRule } from '../../rules/compile-rule.ts';
 import type { CompiledRule } from '../../rules/compiled-rule.ts';
-import { termNeedles } from '../../rules/event-terms.ts';
+import { termCondition } from '../../rules/event-terms.ts';
 import { parseRuleFile } from '../../rules/load-rules.ts';
 import type { RuleProblem } from '../../rules/rule-problems.ts';
 import { ruleSchema, severities } from '../../rules/rule-schema.ts';
@@ -187,9 +187,9 @@ export async function previewStoredEvents(
   query: PreviewEventQuery,
   options: PreviewOptions,
 ): Promise<RulePreview> {
-  const needles = termNeedles(rule.query);
-  if (needles === null) return previewRule(rule, eventsOf(ring.scan(query)), options);
-  const { total, rows } = await ring.scanFor(needles, query);
+  const condition = termCondition(rule.query);
+  if (condition === null) return previewRule(rule, eventsOf(ring.scan(query)), options);
+  const { total, rows } = await ring.scanFor(condition, query);
   return previewRule(rule, eventsOf(rows), { ...options, windowEvents: total });
 }
 

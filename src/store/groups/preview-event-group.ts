@@ -1,8 +1,8 @@
 import { promisify } from 'node:util';
 import { deflateRaw, inflateRawSync } from 'node:zlib';
-import { type Kysely, sql } from 'kysely';
+import { type Expression, type Kysely, type SqlBool, sql } from 'kysely';
 import type { IntelEvent } from '../../ingest/event-schema.ts';
-import { eventTermText, type TermNeedles } from '../../rules/event-terms.ts';
+import { eventTermText, type TermCondition } from '../../rules/event-terms.ts';
 import { chunk, type StoreContext, toMillis } from '../context.ts';
 import type { Database } from '../schema.ts';
 import {
@@ -45,13 +45,13 @@ export function createPreviewEventGroup(ctx: StoreContext): PreviewEventStore {
   }
 
   /**
-   * Rows oldest first, a page at a time, up to `through` (a seq); with `needles`, only the rows
-   * whose term text holds one needle of every group, or has none (rules/event-terms.ts). The
-   * test runs in the database, so the other rows never leave it.
+   * Rows oldest first, a page at a time, up to `through` (a seq); with `condition`, only the
+   * rows whose term text meets it, or that have none (rules/event-terms.ts). The test runs in
+   * the database, so the other rows never leave it.
    */
   async function* scanRows(
     query: PreviewEventQuery,
-    needles: TermNeedles | null,
+    condition: TermCondition | null,
     through: number | null,
   ): AsyncGenerator<StoredPreviewEvent> {
     const contains = ctx.dialect === 'postgres' ? 'strpos' : 'instr';
@@ -59,17 +59,14 @@ export function createPreviewEventGroup(ctx: StoreContext): PreviewEventStore {
     for (;;) {
       let select = windowOf(query).select(['seq', 'received_at', 'body']).where('seq', '>', after);
       if (through !== null) select = select.where('seq', '<=', through);
-      if (needles !== null) {
-        select = select.where((eb) =>
-          eb.or([
-            eb('terms', 'is', null),
-            eb.and(
-              needles.map((group) =>
-                eb.or(group.map((needle) => eb(sql`${sql.raw(contains)}(terms, ${needle})`, '>', 0))),
-              ),
-            ),
-          ]),
-        );
+      if (condition !== null) {
+        select = select.where((eb) => {
+          const test = (part: TermCondition): Expression<SqlBool> => {
+            if (typeof part === 'string') return eb(sql`${sql.raw(contains)}(terms, ${part})`, '>', 0);
+            return 'all' in part ? eb.and(part.all.map(test)) : eb.or(part.any.map(test));
+          };
+          return eb.or([eb('terms', 'is', null), test(condition)]);
+        });
       }
       const rows = await withStoreErrors('preview events scan', () =>
         select.orderBy('seq').limit(scanPage).execute(),
@@ -136,7 +133,7 @@ export function createPreviewEventGroup(ctx: StoreContext): PreviewEventStore {
       return scanRows(query, null, null);
     },
 
-    async scanFor(needles, query = {}) {
+    async scanFor(condition, query = {}) {
       // The window as it stands now: its size, and its newest row, where the scan stops (rows
       // appended meanwhile are not counted, so neither are they read).
       const head = await withStoreErrors('preview events scan', () =>
@@ -146,7 +143,7 @@ export function createPreviewEventGroup(ctx: StoreContext): PreviewEventStore {
       );
       const total = Number(head.n);
       if (total === 0) return { total, rows: scanRows(query, null, -1) };
-      return { total, rows: scanRows(query, needles, Number(head.last)) };
+      return { total, rows: scanRows(query, condition, Number(head.last)) };
     },
 
     async count(scope = {}) {
