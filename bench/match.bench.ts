@@ -129,7 +129,7 @@ function measureFloor(lines: string[]): number {
 }
 
 function runTocsin(matcher: ReturnType<typeof createRuleIndex>, lines: string[], budgetMs: number) {
-  const engine = createAlertEngine(undefined, { trackChanges: false });
+  const engine = createAlertEngine(undefined, { trackChanges: false, dedupIds: true });
   let matches = 0;
   let alerts = 0;
   let events = 0;

@@ -33,8 +33,8 @@ import { silenceRoutes } from './http/routes/silence-routes.ts';
 import { subscriberRoutes } from './http/routes/subscriber-routes.ts';
 import { subscriptionRoutes } from './http/routes/subscription-routes.ts';
 import { webhookRoutes } from './http/routes/webhook-routes.ts';
-import { createEventProcessor } from './ingest/event-processor.ts';
-import { createKafkaIngest } from './ingest/kafka-ingest.ts';
+import { type CommitListener, createEventProcessor } from './ingest/event-processor.ts';
+import { createKafkaIngest, type KafkaIngest } from './ingest/kafka-ingest.ts';
 import { createRuleSync } from './ingest/rule-sync.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { pageRoutes } from './page/page-routes.ts';
@@ -96,19 +96,24 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
   });
   registerDeliveryGauge(metrics, () => store.deliveries.countByStatus());
   const retention = createRetentionJob({ store, retention: config.retention, logger });
+  const listeners: CommitListener[] = [
+    {
+      committed: (alerts, jobsCreated) => {
+        hub.committed(alerts);
+        if (jobsCreated > 0) outbox.wake();
+      },
+    },
+  ];
+  // With Kafka, stateful matches go through the matches topic to their owners (cluster mode);
+  // without, the processor applies them itself (embedded).
+  let kafka: KafkaIngest | undefined;
   const processor = createEventProcessor({
     matcher,
     store,
     metrics,
     logger,
-    listeners: [
-      {
-        committed: (alerts, jobsCreated) => {
-          hub.committed(alerts);
-          if (jobsCreated > 0) outbox.wake();
-        },
-      },
-    ],
+    listeners,
+    ...(config.kafka ? { matchSink: { send: (records) => kafka!.matchSink.send(records) } } : {}),
     ackQuietMs: config.ackQuietMs,
     recentEvents: {
       append: (events) => store.previewEvents.append(events, { capacity: config.previewEvents }),
@@ -121,13 +126,14 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     forgetRule: (ruleId) => processor.forgetRule(ruleId),
     logger,
   });
-  const kafka = config.kafka
+  kafka = config.kafka
     ? createKafkaIngest({
         kafka: config.kafka,
         maxMessageBytes: config.maxBodyBytes,
         processor,
         metrics,
         logger,
+        owners: { store, listeners, ackQuietMs: config.ackQuietMs },
       })
     : undefined;
 

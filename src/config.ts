@@ -222,6 +222,8 @@ const envSchema = z.object({
   KAFKA_TOPIC: z.string().min(1).default('intel.events'),
   KAFKA_GROUP_ID: z.string().min(1).default('tocsin'),
   KAFKA_DLQ_TOPIC: z.string().min(1).default('intel.events.dlq'),
+  KAFKA_MATCHES_TOPIC: optional(z.string().min(1)),
+  KAFKA_SESSION_TIMEOUT_MS: positiveInt(30_000, 300_000),
   KAFKA_START_FROM: z.enum(['latest', 'earliest']).default('latest'),
   KAFKA_CLIENT_ID: optional(z.string()),
   KAFKA_SSL: optional(flag),
@@ -321,6 +323,10 @@ export type Config = {
         topic: string;
         groupId: string;
         dlqTopic: string;
+        /** KAFKA_MATCHES_TOPIC: the stateful rules' matches, keyed by (tenant, rule, group). */
+        matchesTopic: string;
+        /** KAFKA_SESSION_TIMEOUT_MS: how long the group waits for a silent member before it rebalances. */
+        sessionTimeoutMs: number;
         startFrom: 'latest' | 'earliest';
       } & KafkaConnection & {
           /** TOCSIN_KAFKA_CREATE_TOPICS: create missing topics; unset counts: the broker's defaults. */
@@ -440,6 +446,8 @@ export function loadConfig(
           topic: e.KAFKA_TOPIC,
           groupId: e.KAFKA_GROUP_ID,
           dlqTopic: e.KAFKA_DLQ_TOPIC,
+          matchesTopic: e.KAFKA_MATCHES_TOPIC || `${e.KAFKA_TOPIC}.matches`,
+          sessionTimeoutMs: e.KAFKA_SESSION_TIMEOUT_MS,
           startFrom: e.KAFKA_START_FROM,
           clientId: e.KAFKA_CLIENT_ID || `tocsin-${e.KAFKA_GROUP_ID}`,
           ssl: kafkaSecurity!.ssl,

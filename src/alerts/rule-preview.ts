@@ -61,7 +61,7 @@ export async function previewRule(
     ? rule
     : { ...rule, definition: { ...rule.definition, enabled: true } };
   const matcher = createRuleIndex([draft]);
-  const engine = createAlertEngine(undefined, { trackChanges: false });
+  const engine = createAlertEngine(undefined, { trackChanges: false, dedupIds: true });
 
   const days = new Map<string, PreviewDay>();
   const dayOf = (iso: string): PreviewDay => {

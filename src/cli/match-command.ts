@@ -73,7 +73,7 @@ export const matchCommand: Command = {
     }
     const pool = workers === undefined ? undefined : createMatchPool({ rules, workers, budgetMs });
     const matcher = pool === undefined ? createRuleIndex(rules) : undefined;
-    const engine = createAlertEngine(undefined, { trackChanges: false });
+    const engine = createAlertEngine(undefined, { trackChanges: false, dedupIds: true });
 
     const input: Readable = eventsPath === '-' ? io.stdin : createReadStream(eventsPath);
     const progress = createProgress(io.stderr, size);

@@ -9,10 +9,17 @@ import type { Config } from '../config.ts';
 import { isAppError } from '../errors.ts';
 import type { Metrics } from '../http/metrics.ts';
 import type { Logger } from '../logger.ts';
-import { type EventProcessor, overBudgetReason } from './event-processor.ts';
+import type { Store } from '../store/store.ts';
+import {
+  type CommitListener,
+  type EventProcessor,
+  type MatchSink,
+  overBudgetReason,
+} from './event-processor.ts';
 import type { IntelEvent } from './event-schema.ts';
 import { createKafkaClient, describeKafkaFailure } from './kafka-client.ts';
-import { createTopicCheck } from './kafka-topics.ts';
+import { createTopicCheck, ensureMatchesTopic } from './kafka-topics.ts';
+import { createMatchOwners } from './match-owners.ts';
 import { parseEvent } from './parse-event.ts';
 
 const { Partitioners } = kafkajs;
@@ -43,9 +50,21 @@ export function createKafkaIngest(deps: {
   processor: EventProcessor;
   metrics: Metrics;
   logger: Logger;
+  /** What the owners of the matches topic commit to and notify (match-owners.ts). */
+  owners: { store: Store; listeners: CommitListener[]; ackQuietMs: number };
 }) {
   const log = deps.logger.child({ component: 'kafka-ingest' });
   const client = createKafkaClient(deps.kafka, deps.logger);
+  const owners = createMatchOwners({
+    client,
+    topic: deps.kafka.matchesTopic,
+    groupId: `${deps.kafka.groupId}.state`,
+    sessionTimeoutMs: deps.kafka.sessionTimeoutMs,
+    ...deps.owners,
+    metrics: deps.metrics,
+    logger: deps.logger,
+  });
+  let sink: MatchSink | undefined;
   let consumer: Consumer | undefined;
   let producer: Producer | undefined;
   let admin: Admin | undefined;
@@ -96,6 +115,10 @@ export function createKafkaIngest(deps: {
       const { overBudget } = await deps.processor.process(
         pending.map((item) => item.event),
         'kafka',
+        {
+          partition: `${batch.topic}/${batch.partition}`,
+          offsets: pending.map((item) => Number(item.message.offset)),
+        },
       );
       // Dead-lettered before the offsets are resolved: a crash in between replays them.
       for (const { index, budgetMs } of overBudget) {
@@ -128,9 +151,21 @@ export function createKafkaIngest(deps: {
     );
   }
 
-  /** Joins the group and consumes; `fromBeginning` for a topic that appeared after the start. */
+  /**
+   * Joins the group and consumes; `fromBeginning` for a topic that appeared after the start. The
+   * matches topic is made first (the source topic's partition count) and its owners started, so
+   * the first stateful match has somewhere to go.
+   */
   async function consume(fromBeginning: boolean): Promise<void> {
-    await Promise.all([producer!.connect(), consumer!.connect()]);
+    await ensureMatchesTopic({
+      admin: admin!,
+      source: deps.kafka.topic,
+      matches: deps.kafka.matchesTopic,
+      replicationFactor: deps.kafka.createTopics?.replicationFactor,
+      logger: deps.logger,
+    });
+    await owners.start();
+    await consumer!.connect();
     await consumer!.subscribe({ topic: deps.kafka.topic, fromBeginning });
     await consumer!.run({ eachBatchAutoResolve: false, autoCommit: true, eachBatch });
     log.info({ topic: deps.kafka.topic, groupId: deps.kafka.groupId }, 'consuming');
@@ -170,6 +205,17 @@ export function createKafkaIngest(deps: {
   }
 
   return {
+    /** Where the source path produces stateful matches (the matches topic); usable after `start`. */
+    matchSink: {
+      send(records) {
+        if (!sink) throw new Error('Kafka client not started');
+        return sink.send(records);
+      },
+    } satisfies MatchSink,
+
+    /** Partitions of the matches topic this instance owns now. */
+    ownedPartitions: () => owners.owned(),
+
     /**
      * Connects (a wrong password or an untrusted certificate fails here, saying which) and
      * consumes; when a needed topic is missing it logs that once, resolves, and keeps looking.
@@ -182,9 +228,13 @@ export function createKafkaIngest(deps: {
         allowAutoTopicCreation: true,
         createPartitioner: Partitioners.DefaultPartitioner,
       });
+      sink = owners.sink(producer);
       admin = client.admin();
       consumer = client.consumer({
         groupId: deps.kafka.groupId,
+        sessionTimeout: deps.kafka.sessionTimeoutMs,
+        heartbeatInterval: Math.max(500, Math.floor(deps.kafka.sessionTimeoutMs / 10)),
+        rebalanceTimeout: Math.max(deps.kafka.sessionTimeoutMs, 10_000),
         maxBytesPerPartition: Math.max(1024 * 1024, deps.maxMessageBytes + 64 * 1024),
         maxBytes: Math.max(10 * 1024 * 1024, deps.maxMessageBytes * 2),
         allowAutoTopicCreation: false,
@@ -197,7 +247,7 @@ export function createKafkaIngest(deps: {
         logger: deps.logger,
       });
       try {
-        await admin.connect();
+        await Promise.all([admin.connect(), producer.connect()]);
         missingTopics = await topics.missing();
       } catch (error) {
         throw describeKafkaFailure(error, deps.kafka);
@@ -234,6 +284,7 @@ export function createKafkaIngest(deps: {
         await waiting.done;
       }
       await consumer?.disconnect();
+      await owners.close();
       await producer?.disconnect();
       await admin?.disconnect();
     },

@@ -84,3 +84,35 @@ export function createTopicCheck(deps: {
 }
 
 export type TopicCheck = ReturnType<typeof createTopicCheck>;
+
+/**
+ * Creates the matches topic (KAFKA_MATCHES_TOPIC) with the source topic's partition count
+ * unless it exists: owners scale with its partitions, and the source topic's count is what the
+ * operator sized. Another instance creating it at the same time is fine (TOPIC_ALREADY_EXISTS).
+ */
+export async function ensureMatchesTopic(deps: {
+  admin: Admin;
+  source: string;
+  matches: string;
+  replicationFactor: number | undefined;
+  logger: Logger;
+}): Promise<void> {
+  const existing = new Set(await deps.admin.listTopics());
+  if (existing.has(deps.matches)) return;
+  const metadata = await deps.admin.fetchTopicMetadata({ topics: [deps.source] });
+  const partitions = metadata.topics[0]?.partitions.length ?? defaultTopicPartitions;
+  const brokers = (await deps.admin.describeCluster()).brokers.length;
+  const replicationFactor = deps.replicationFactor ?? Math.min(3, Math.max(1, brokers));
+  try {
+    await deps.admin.createTopics({
+      waitForLeaders: true,
+      topics: [{ topic: deps.matches, numPartitions: partitions, replicationFactor }],
+    });
+    deps.logger
+      .child({ component: 'kafka-topics' })
+      .info({ topic: deps.matches, partitions, replicationFactor }, 'created the matches topic');
+  } catch (error) {
+    const type = String((error as { type?: unknown }).type ?? '');
+    if (!/TOPIC_ALREADY_EXISTS/.test(type)) throw error;
+  }
+}

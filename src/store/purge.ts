@@ -37,6 +37,12 @@ export async function purgeExpired(ctx: StoreContext, retention: Retention, now:
     .deleteFrom('dedup_ledger')
     .where('recorded_at', '<', cutoff(retention.ledgerDays))
     .executeTakeFirst();
+  // Owner groups untouched for as long (a group's own ledger prunes itself; this drops the
+  // groups of deleted rules and of values that never came back).
+  const ownerGroups = await ctx.db
+    .deleteFrom('owner_groups')
+    .where('updated_at', '<', cutoff(retention.ledgerDays))
+    .executeTakeFirst();
   const attempts = await ctx.db
     .deleteFrom('delivery_attempts')
     .where('at', '<', deliveriesBefore)
@@ -62,7 +68,7 @@ export async function purgeExpired(ctx: StoreContext, retention: Retention, now:
   return {
     alerts,
     audit,
-    ledger: Number(ledger.numDeletedRows),
+    ledger: Number(ledger.numDeletedRows) + Number(ownerGroups.numDeletedRows),
     jobs: Number(jobs.numDeletedRows),
     attempts: Number(attempts.numDeletedRows),
   };

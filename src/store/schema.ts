@@ -1,4 +1,4 @@
-import type { ColumnType } from 'kysely';
+import type { ColumnType, Generated } from 'kysely';
 
 /**
  * The tables as Kysely sees them, for both dialects. Column conventions (see migrations/):
@@ -199,6 +199,8 @@ export type OwnerPartitionTable = {
   next_offset: number;
   owner: string;
   updated_at: Millis;
+  /** JSON: source partition → [offset, index] of the last match applied (migration 006). */
+  source_marks: Generated<Json>;
 };
 
 export type OwnerGroupTable = {

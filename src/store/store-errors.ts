@@ -42,3 +42,21 @@ export async function withStoreErrors<T>(what: string, work: () => Promise<T>): 
     throw error;
   }
 }
+
+/**
+ * An owner's commit was refused: another instance took the partition (a newer epoch) since this
+ * one claimed it. Nothing of the batch was written; the owner drops its cached state of the
+ * partition and must not commit the batch's Kafka offsets.
+ */
+export class OwnerFencedError extends Error {
+  readonly topic: string;
+  readonly partition: number;
+  constructor(topic: string, partition: number, ours: number, current: number | undefined) {
+    super(
+      `partition ${partition} of ${topic} is owned by epoch ${current ?? 'none'}, not ours (${ours}): commit refused`,
+    );
+    this.name = 'OwnerFencedError';
+    this.topic = topic;
+    this.partition = partition;
+  }
+}

@@ -1,4 +1,5 @@
 import type { Alert } from '../alerts/alert.ts';
+import type { OwnerGroupChange, OwnerGroupRow } from '../alerts/owner-step.ts';
 import type { Role } from '../http/roles.ts';
 import type { IntelEvent } from '../ingest/event-schema.ts';
 import type { TermCondition } from '../rules/event-terms.ts';
@@ -112,12 +113,44 @@ export type GroupStateChange = { ruleId: string; group: string; state: unknown |
 /** Moves an acknowledged group's `lastAlertAt`, or re-arms it (`lastAlertAt: null` deletes the hold). */
 export type AckChange = { ruleId: string; group: string | null; lastAlertAt: string | null };
 
+/**
+ * The owner state a commit writes: the changed groups of one partition of the matches topic
+ * (the embedded service uses `embeddedPartition`) and the offset its next owner resumes from.
+ * With `epoch`, the commit first re-reads the partition row (FOR UPDATE) and is refused with
+ * `OwnerFencedError`, rolled back whole, when another owner has taken a newer epoch.
+ */
+export type OwnerCommit = {
+  topic: string;
+  partition: number;
+  epoch?: number;
+  nextOffset?: number;
+  /** Replaces the partition's source marks (see `OwnerClaim.sourceMarks`). */
+  sourceMarks?: SourceMarks;
+  groups: OwnerGroupChange[];
+};
+
+/** Per source partition (`<topic>/<partition>`), the [offset, index] of the last match applied. */
+export type SourceMarks = Record<string, [number, number]>;
+
+/** The owner state of the embedded service: one pseudo-partition, never fenced. */
+export const embeddedPartition = { topic: '', partition: 0 } as const;
+
+/** A partition taken by an owner: its new epoch and the offset to resume from (-1: none applied). */
+export type OwnerClaim = { epoch: number; nextOffset: number; sourceMarks: SourceMarks };
+
 export type CommitBatch = Tenanted & {
   /** Rules whose ledger and group states are dropped first (removed or redefined rules). */
   forgottenRules?: string[];
+  /**
+   * Alerts, inserted if absent by id. An alert whose id is already stored (a replay, or a plain
+   * rule's (rule, event) seen before) is dropped with its delivery jobs and digest entries.
+   */
   alerts: AlertInput[];
+  /** Legacy per-rule dedup rows; the pipeline no longer writes them (owner groups keep their own ledger). */
   ledger: LedgerEntry[];
+  /** Legacy per-rule group states; the pipeline writes `owner` instead. */
   groupStates: GroupStateChange[];
+  owner?: OwnerCommit;
   jobs: DeliveryJobInput[];
   /** Alerts routed to digest subscriptions (hourly / daily). */
   digestEntries?: DigestEntryInput[];
@@ -146,6 +179,14 @@ export type PipelineStore = {
   commit(batch: CommitBatch): Promise<CommitResult>;
   /** Everything the alert engine and the acknowledge hold need to resume after a restart. */
   loadState(scope?: Tenanted): Promise<PipelineState>;
+  /**
+   * Takes a partition of the matches topic for `owner`: increments its epoch (inserting the row
+   * at epoch 1, next offset -1, on first use) and returns the new epoch, so every commit of an
+   * earlier owner is refused from now on.
+   */
+  claimPartition(topic: string, partition: number, owner: string): Promise<OwnerClaim>;
+  /** The group states of one partition (every tenant), as the last commit left them. */
+  loadOwnerGroups(topic: string, partition: number): Promise<OwnerGroupRow[]>;
 };
 
 // ─── Rules managed through the API ──────────────────────────────────────────

@@ -2,12 +2,8 @@ import { createHash } from 'node:crypto';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Alert, MatchExplanation } from '../../src/alerts/alert.ts';
-import {
-  type AlertEngineChanges,
-  type AlertEngineState,
-  alertIdOf,
-  createAlertEngine,
-} from '../../src/alerts/alert-engine.ts';
+import { alertIdOf, createAlertEngine } from '../../src/alerts/alert-engine.ts';
+import type { OwnerGroupChange, OwnerGroupRow } from '../../src/alerts/owner-step.ts';
 import type { IntelEvent } from '../../src/ingest/event-schema.ts';
 import type { CompiledRule, RuleMatch } from '../../src/rules/compiled-rule.ts';
 import { parseDuration, type RuleInput, ruleSchema } from '../../src/rules/rule-schema.ts';
@@ -37,7 +33,10 @@ const explanation = (id: string): MatchExplanation[] => [
 ];
 
 /** Runs events through the engine, every event matching every rule; returns compact alerts. */
-function run(rules: CompiledRule[], events: IntelEvent[], engine = createAlertEngine()) {
+/** The engine as one-shot runs use it: plain-rule dedup in memory (the service leaves it to the store). */
+const engineOf = (rows?: OwnerGroupRow[]) => createAlertEngine(rows, { dedupIds: true });
+
+function run(rules: CompiledRule[], events: IntelEvent[], engine = engineOf()) {
   const out: { rule: string; group: string | null; ids: string[]; suppressed: boolean }[] = [];
   for (const event of events) {
     const matches: RuleMatch[] = rules.map((rule) => ({ rule, matches: explanation(event.id) }));
@@ -50,7 +49,7 @@ function run(rules: CompiledRule[], events: IntelEvent[], engine = createAlertEn
 
 describe('plain rules', () => {
   it('alerts once per matching event, with the rule as its group', () => {
-    const engine = createAlertEngine();
+    const engine = engineOf();
     const rule = ruleOf({ id: 'plain', severity: 'high', tags: ['t'] });
     const event = eventOf('e1', 5, { summary: 's', source: { name: 'Nikkei' }, body: 'long' });
     const [alert, ...rest] = engine.process(event, [{ rule, matches: explanation('e1') }]);
@@ -84,7 +83,7 @@ describe('plain rules', () => {
   });
 
   it('dedups per rule: another rule still sees the event', () => {
-    const engine = createAlertEngine();
+    const engine = engineOf();
     const a = ruleOf({ id: 'a' });
     const b = ruleOf({ id: 'b' });
     expect(run([a], [eventOf('e1', 0)], engine)).toHaveLength(1);
@@ -182,7 +181,7 @@ describe('threshold', () => {
   });
 
   it('dates a threshold alert by its newest event, not the one that fired it', () => {
-    const engine = createAlertEngine();
+    const engine = engineOf();
     const rule = threshold(2, '1h');
     engine.process(eventOf('a', 30), [{ rule, matches: [] }]);
     const [alert] = engine.process(eventOf('b', 0), [{ rule, matches: explanation('b') }]);
@@ -291,7 +290,7 @@ describe('threshold', () => {
       [eventOf('e1', 0, { regions: ['Asia', 'Europe'] }), eventOf('e2', 0, { regions: [4, '4'] })],
     );
     expect(alerts.map((alert) => alert.group)).toEqual(['Asia', 'Europe', '4', '4']);
-    const engine = createAlertEngine();
+    const engine = engineOf();
     const rule = threshold(1, '1h', 'regions');
     const ids = engine
       .process(eventOf('e2', 0, { regions: [4, '4'] }), [{ rule, matches: [] }])
@@ -396,36 +395,35 @@ function feed(engine: ReturnType<typeof createAlertEngine>, steps: Step[]): Aler
 }
 
 /** What a store does with `takeChanges`: the reference for incremental persistence. */
-function applyChanges(store: AlertEngineState, changes: AlertEngineChanges): void {
-  for (const ruleId of changes.forgotten) {
-    delete store.ledger[ruleId];
-    delete store.groups[ruleId];
-  }
-  for (const { ruleId, eventId, eventTime } of changes.ledger) {
-    store.ledger[ruleId] ??= {};
-    store.ledger[ruleId][eventId] = eventTime;
-  }
-  for (const { ruleId, group, state } of changes.groups) {
-    if (state) {
-      store.groups[ruleId] ??= {};
-      store.groups[ruleId][group] = state;
-    } else if (store.groups[ruleId]) {
-      delete store.groups[ruleId][group];
-      if (Object.keys(store.groups[ruleId]).length === 0) delete store.groups[ruleId];
-    }
+function applyChanges(store: Map<string, OwnerGroupRow>, changes: OwnerGroupChange[]): void {
+  for (const { tenantId, ruleId, group, state } of changes) {
+    const key = JSON.stringify([tenantId, ruleId, group]);
+    if (state) store.set(key, { tenantId, ruleId, group, state });
+    else store.delete(key);
   }
 }
+
+const rowsOf = (store: Map<string, OwnerGroupRow>) =>
+  [...store.values()].sort((a, b) => (a.ruleId + a.group < b.ruleId + b.group ? -1 : 1));
 
 describe('state', () => {
   it('restored from JSON halfway, gives the same alerts as one run', () => {
     fc.assert(
       fc.property(streamArbitrary, fc.nat(), (steps, cut) => {
         const split = steps.length === 0 ? 0 : cut % (steps.length + 1);
-        const whole = feed(createAlertEngine(), steps);
-        const first = createAlertEngine();
+        const whole = feed(engineOf(), steps);
+        const first = engineOf();
         const before = feed(first, steps.slice(0, split));
-        const saved = JSON.parse(JSON.stringify(first.state())) as AlertEngineState;
-        const after = feed(createAlertEngine(saved), steps.slice(split));
+        const saved = JSON.parse(JSON.stringify(first.rows())) as OwnerGroupRow[];
+        // Plain-rule dedup lives in the store, not the engine state: carry the ids given.
+        const resumed = engineOf(saved);
+        feed(
+          resumed,
+          steps
+            .slice(0, split)
+            .map((step) => ({ ...step, rules: step.rules.filter((r) => r.id === 'plain') })),
+        );
+        const after = feed(resumed, steps.slice(split));
         expect([...before, ...after]).toEqual(whole);
       }),
       { numRuns: 300 },
@@ -439,53 +437,82 @@ describe('state', () => {
         fc.array(fc.constantFrom(...mixedRules.map((r) => r.id))),
         (steps, forget) => {
           const engine = createAlertEngine();
-          const store: AlertEngineState = { version: 1, ledger: {}, groups: {} };
+          const store = new Map<string, OwnerGroupRow>();
           steps.forEach((step, index) => {
             feed(engine, [step]);
             if (forget[index]) engine.forgetRule(forget[index]);
             if (index % 3 === 0) applyChanges(store, engine.takeChanges());
           });
           applyChanges(store, engine.takeChanges());
-          expect(store).toEqual(engine.state());
-          expect(engine.takeChanges()).toEqual({ forgotten: [], ledger: [], groups: [] });
+          expect(rowsOf(store)).toEqual(
+            rowsOf(new Map(engine.rows().map((row) => [row.ruleId + row.group, row]))),
+          );
+          expect(engine.takeChanges()).toEqual([]);
         },
       ),
       { numRuns: 300 },
     );
   });
 
-  it('reports a fired group as gone, and a throttled one with its mark', () => {
+  it('keeps no state for a plain rule; a stateful group keeps its window, mark and counted ids', () => {
     const engine = createAlertEngine();
-    feed(engine, [{ id: 1, minutes: 0, regions: ['Asia'], rules: [mixedRules[2]!, mixedRules[3]!] }]);
-    expect(engine.takeChanges()).toEqual({
-      forgotten: [],
-      ledger: [
-        { ruleId: 'counted', eventId: 'e1', eventTime: t0 },
-        { ruleId: 'grouped', eventId: 'e1', eventTime: t0 },
-      ],
-      groups: [
-        { ruleId: 'counted', group: '', state: { events: [{ id: 'e1', time: t0, publishedAt: at(0) }] } },
-        {
-          ruleId: 'grouped',
-          group: '"Asia"',
-          state: { events: [{ id: 'e1', time: t0, publishedAt: at(0) }] },
-        },
-      ],
+    feed(engine, [{ id: 1, minutes: 0, regions: ['Asia'], rules: mixedRules }]);
+    const changes = engine.takeChanges();
+    expect(changes.map((change) => change.ruleId)).toEqual(['throttled', 'counted', 'grouped']);
+    expect(changes[2]).toEqual({
+      tenantId: 'default',
+      ruleId: 'grouped',
+      group: '"Asia"',
+      state: expect.objectContaining({
+        events: [{ id: 'e1', time: t0, publishedAt: at(0) }],
+        seen: { e1: t0 },
+        newest: t0,
+      }),
     });
     feed(engine, [{ id: 2, minutes: 5, regions: ['Asia'], rules: [mixedRules[3]!] }]);
-    expect(engine.takeChanges().groups).toEqual([
-      { ruleId: 'grouped', group: '"Asia"', state: { events: [], lastAlertTime: t0 + 5 * 60_000 } },
+    expect(engine.takeChanges()).toEqual([
+      {
+        tenantId: 'default',
+        ruleId: 'grouped',
+        group: '"Asia"',
+        state: expect.objectContaining({
+          events: [],
+          lastAlertTime: t0 + 5 * 60_000,
+          seen: { e1: t0, e2: t0 + 5 * 60_000 },
+        }),
+      },
     ]);
-    const counted = createAlertEngine(undefined);
-    feed(
-      counted,
-      [1, 2, 3].map((id) => ({ id, minutes: id, regions: [], rules: [mixedRules[2]!] })),
-    );
-    expect(counted.takeChanges().groups).toEqual([{ ruleId: 'counted', group: '', state: null }]);
-    expect(counted.state().groups).toEqual({});
   });
 
-  it('forgetRule drops the ledger and groups of a rule', () => {
+  it("a group's ledger drops ids past the window and throttle: memory follows live groups, not events", () => {
+    const rule = ruleOf({ id: 'burst', threshold: { count: 1000, within: '10m' } });
+    const engine = createAlertEngine();
+    for (let i = 0; i < 5000; i++) {
+      engine.process(eventOf(`e${i}`, i, {}), [{ rule, matches: explanation(`e${i}`) }]);
+    }
+    const [row] = engine.rows();
+    expect(Object.keys(row!.state.seen).length).toBeLessThanOrEqual(2 * 11 + 16);
+    expect(row!.state.events.length).toBeLessThanOrEqual(11);
+    // A recent id still counts once only.
+    expect(engine.process(eventOf('e4999', 4999), [{ rule, matches: [] }])).toEqual([]);
+    // A group nothing can change any more is swept.
+    expect(engine.sweep(t0 + 5000 * 60_000 + 21 * 60_000)).toBe(1);
+    expect(engine.size()).toBe(0);
+  });
+
+  it('a redefined rule (new version) starts its groups afresh', () => {
+    const before = ruleOf({ id: 'r', threshold: { count: 2, within: '1h' } });
+    const after = ruleOf({ id: 'r', threshold: { count: 3, within: '1h' } });
+    const engine = createAlertEngine();
+    expect(engine.process(eventOf('e1', 0), [{ rule: before, matches: [] }])).toEqual([]);
+    expect(engine.process(eventOf('e2', 1), [{ rule: after, matches: [] }])).toEqual([]);
+    expect(engine.process(eventOf('e3', 2), [{ rule: after, matches: [] }])).toEqual([]);
+    expect(engine.process(eventOf('e4', 3), [{ rule: after, matches: [] }]).map((a) => a.eventIds)).toEqual([
+      ['e2', 'e3', 'e4'],
+    ]);
+  });
+
+  it('forgetRule drops the groups of a rule', () => {
     const engine = createAlertEngine();
     const steps = [1, 2].map((id) => ({ id, minutes: id, regions: ['Asia'], rules: mixedRules }));
     expect(feed(engine, steps).map((alert) => alert.ruleId)).toEqual([
@@ -495,18 +522,29 @@ describe('state', () => {
       'throttled',
       'grouped',
     ]);
-    engine.forgetRule('plain');
     engine.forgetRule('counted');
-    expect(engine.takeChanges().forgotten).toEqual(['plain', 'counted']);
-    expect(Object.keys(engine.state().ledger)).toEqual(['throttled', 'grouped']);
-    expect(feed(engine, steps).map((alert) => alert.ruleId)).toEqual(['plain', 'plain']);
+    engine.forgetRule('throttled');
+    expect(
+      engine
+        .takeChanges()
+        .filter((change) => change.state === null)
+        .map((change) => change.ruleId),
+    ).toEqual(['throttled', 'counted']);
+    expect(engine.rows().map((row) => row.ruleId)).toEqual(['grouped']);
+    // Plain alerts come again (the store drops their ids); 'grouped' remembers both events.
+    expect(feed(engine, steps).map((alert) => alert.ruleId)).toEqual([
+      'plain',
+      'throttled',
+      'plain',
+      'throttled',
+    ]);
   });
 
   it('records nothing for takeChanges when tracking is off', () => {
     const engine = createAlertEngine(undefined, { trackChanges: false });
     feed(engine, [{ id: 1, minutes: 0, regions: ['Asia'], rules: mixedRules }]);
-    expect(engine.takeChanges()).toEqual({ forgotten: [], ledger: [], groups: [] });
-    expect(Object.keys(engine.state().ledger)).toHaveLength(4);
+    expect(engine.takeChanges()).toEqual([]);
+    expect(engine.rows()).toHaveLength(3);
   });
 });
 
@@ -540,7 +578,7 @@ describe('alert ids', () => {
       ruleOf({ id: 'p-1' }),
       ruleOf({ id: 't', threshold: { count: 2, within: '1h', groupBy: 'regions' } }),
     ];
-    const engine = createAlertEngine();
+    const engine = engineOf();
     const alerts = [
       eventOf('e"1', 0, { regions: ['Asia'] }),
       eventOf('e\u00022', 1, { regions: ['Asia'] }),

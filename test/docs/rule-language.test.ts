@@ -119,7 +119,7 @@ describe('docs/rule-language.md: rule examples', () => {
   it.each(examples.map((block) => [`line ${block.line}`, block.text]))('%s', (_title, text) => {
     const example = parseYaml(text) as RuleExample;
     const matcher = createRuleIndex([compileRule(example.rule, 'docs')]);
-    const engine = createAlertEngine(undefined, { trackChanges: false });
+    const engine = createAlertEngine(undefined, { trackChanges: false, dedupIds: true });
     const alerts = example.events.flatMap((raw) => {
       const event = parseEvent(JSON.stringify(raw));
       return engine.process(event, matcher.match(event));

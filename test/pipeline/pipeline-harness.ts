@@ -194,7 +194,7 @@ export type JobFacts = { id: string; alertId: string; subscriptionId: string };
  */
 export async function expectedAlerts(messages: readonly StreamMessage[]): Promise<ExpectedRun> {
   const matcher = createRuleIndex(await loadRules(pipelineRulesDir));
-  const engine = createAlertEngine(undefined, { trackChanges: false });
+  const engine = createAlertEngine(undefined, { trackChanges: false, dedupIds: true });
   const alerts: Alert[] = [];
   const before: number[] = [];
   for (const message of messages) {

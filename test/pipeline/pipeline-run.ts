@@ -105,8 +105,20 @@ export async function startPipelineRun(
     subscriptions,
     service,
     context,
-    waitForAllConsumed: (timeoutMs) =>
-      waitForZeroLag(kafka, groupId, topic, { timeoutMs, expectedEnd: messages.length, describe: context }),
+    // The source group first, then the owners of the stateful matches it produced.
+    waitForAllConsumed: async (timeoutMs) => {
+      const started = Date.now();
+      await waitForZeroLag(kafka, groupId, topic, {
+        timeoutMs,
+        expectedEnd: messages.length,
+        describe: context,
+      });
+      await waitForZeroLag(kafka, `${groupId}.state`, `${topic}.matches`, {
+        timeoutMs: Math.max(5_000, timeoutMs - (Date.now() - started)),
+        describe: context,
+      });
+      return Date.now() - started;
+    },
     expectStoredExactly: () => expectStoredExactly(database.store, expected, subscriptions),
   };
 }

@@ -29,6 +29,8 @@ export type ServiceProcess = {
   kill(): Promise<void>;
   /** SIGTERM, the graceful shutdown; resolves with the exit code (SIGKILL after `timeoutMs`). */
   stop(timeoutMs?: number): Promise<number | null>;
+  /** Sends `signal` to the current process (SIGSTOP / SIGCONT to freeze and resume it). */
+  signal(signal: NodeJS.Signals): void;
   /** stdout and stderr of every start so far, for failure messages. */
   output(): string;
 };
@@ -118,6 +120,9 @@ export async function startService(
       } finally {
         clearTimeout(timer);
       }
+    },
+    signal(signal) {
+      if (alive) child?.kill(signal);
     },
     output: () => log,
   };

@@ -3,9 +3,16 @@ import { appendAlerts } from '../alert-log.ts';
 import { announceChange } from '../change-feed.ts';
 import { chunk, decodeJson, encodeJson, type StoreContext, toMillis } from '../context.ts';
 import { deliveryJobId } from '../delivery-ids.ts';
-import type { Database, DeliveryJobTable, GroupStateTable } from '../schema.ts';
-import { type CommitBatch, DEFAULT_TENANT, type PipelineStore } from '../store.ts';
-import { withStoreErrors } from '../store-errors.ts';
+import type { Database, DeliveryJobTable, GroupStateTable, OwnerGroupTable } from '../schema.ts';
+import {
+  type CommitBatch,
+  DEFAULT_TENANT,
+  type OwnerClaim,
+  type OwnerCommit,
+  type PipelineStore,
+  type SourceMarks,
+} from '../store.ts';
+import { OwnerFencedError, withStoreErrors } from '../store-errors.ts';
 import { ackGroupKey, ackStateFromRow } from './alert-group.ts';
 import { insertDigestEntries } from './digest-group.ts';
 
@@ -18,6 +25,9 @@ export function createPipelineGroup(ctx: StoreContext): PipelineStore {
       const now = ctx.now().getTime();
       return withStoreErrors('pipeline commit', () =>
         ctx.transaction(async (trx) => {
+          // The fence first: a stale owner's commit writes nothing, and while this row is locked
+          // no other owner can take the partition (its epoch UPDATE waits for our commit).
+          if (batch.owner) await writeOwnerState(ctx, trx, batch.owner, now);
           await writeEngineState(trx, batch, tenant, now);
           await writeAcks(trx, batch, tenant);
           // The alert log's counter lock is taken here and held until commit: keep what
@@ -25,11 +35,74 @@ export function createPipelineGroup(ctx: StoreContext): PipelineStore {
           const alerts = await appendAlerts(trx, batch.alerts, tenant);
           // Other instances' WebSocket hubs drain at this commit instead of their next poll.
           if (alerts.length > 0) await announceChange(trx, ctx.dialect, 'alerts', '', { versioned: false });
-          const jobsCreated = await insertJobs(trx, batch, tenant, now);
-          await insertDigestEntries(trx, batch.digestEntries ?? [], tenant);
+          // An alert of this batch that was already stored (a replay; a plain rule's (rule,
+          // event) seen before) is dropped with its jobs and digest entries: whatever routing
+          // says now, the first time decided (a suppressed alert never gets a job later).
+          const inserted = new Set(alerts.map((alert) => alert.id));
+          const batchIds = new Set(batch.alerts.map((alert) => alert.id));
+          const keep = (alertId: string) => inserted.has(alertId) || !batchIds.has(alertId);
+          const jobsCreated = await insertJobs(
+            trx,
+            { ...batch, jobs: batch.jobs.filter((job) => keep(job.alertId)) },
+            tenant,
+            now,
+          );
+          await insertDigestEntries(
+            trx,
+            (batch.digestEntries ?? []).filter((entry) => keep(entry.alertId)),
+            tenant,
+          );
           return { alerts, jobsCreated };
         }),
       );
+    },
+
+    claimPartition(topic, partition, owner) {
+      return withStoreErrors('claim partition', () =>
+        ctx.transaction(async (trx) => {
+          const now = ctx.now().getTime();
+          const taken = await trx
+            .updateTable('owner_partitions')
+            .set((eb) => ({ epoch: eb('epoch', '+', 1), owner, updated_at: now }))
+            .where('topic', '=', topic)
+            .where('partition', '=', partition)
+            .returning(['epoch', 'next_offset', 'source_marks'])
+            .executeTakeFirst();
+          if (taken) return claimOf(taken);
+          // First use: two owners inserting at once conflict; the loser bumps the winner's row.
+          const inserted = await trx
+            .insertInto('owner_partitions')
+            .values({ topic, partition, epoch: 1, next_offset: -1, owner, updated_at: now })
+            .onConflict((oc) =>
+              oc.columns(['topic', 'partition']).doUpdateSet((eb) => ({
+                epoch: eb('owner_partitions.epoch', '+', 1),
+                owner: eb.ref('excluded.owner'),
+                updated_at: eb.ref('excluded.updated_at'),
+              })),
+            )
+            .returning(['epoch', 'next_offset', 'source_marks'])
+            .executeTakeFirstOrThrow();
+          return claimOf(inserted);
+        }),
+      );
+    },
+
+    async loadOwnerGroups(topic, partition) {
+      const rows = await db
+        .selectFrom('owner_groups')
+        .select(['tenant_id', 'rule_id', 'group_key', 'state'])
+        .where('topic', '=', topic)
+        .where('partition', '=', partition)
+        .orderBy('tenant_id')
+        .orderBy('rule_id')
+        .orderBy('group_key')
+        .execute();
+      return rows.map((row) => ({
+        tenantId: row.tenant_id,
+        ruleId: row.rule_id,
+        group: row.group_key,
+        state: decodeJson(row.state),
+      }));
     },
 
     async loadState(scope = {}) {
@@ -149,6 +222,94 @@ async function writeEngineState(trx: Kysely<Database>, batch: CommitBatch, tenan
   await flushUpserts();
 }
 
+/**
+ * Checks the fence (when the commit carries an epoch), moves the partition's next offset and
+ * writes its changed groups in key order (deletes and upserts interleaved, as in
+ * writeEngineState).
+ */
+async function writeOwnerState(ctx: StoreContext, trx: Kysely<Database>, owner: OwnerCommit, now: number) {
+  const { topic, partition } = owner;
+  if (owner.epoch !== undefined) {
+    let query = trx
+      .selectFrom('owner_partitions')
+      .select('epoch')
+      .where('topic', '=', topic)
+      .where('partition', '=', partition);
+    // SQLite's BEGIN IMMEDIATE already holds the one write lock.
+    if (ctx.dialect === 'postgres') query = query.forUpdate();
+    const row = await query.executeTakeFirst();
+    const current = row === undefined ? undefined : Number(row.epoch);
+    if (current !== owner.epoch) throw new OwnerFencedError(topic, partition, owner.epoch, current);
+  }
+  if (owner.nextOffset !== undefined || owner.sourceMarks !== undefined) {
+    await trx
+      .insertInto('owner_partitions')
+      .values({
+        topic,
+        partition,
+        epoch: 0,
+        next_offset: owner.nextOffset ?? -1,
+        owner: '',
+        updated_at: now,
+        source_marks: encodeJson(owner.sourceMarks ?? {}),
+      })
+      .onConflict((oc) =>
+        oc.columns(['topic', 'partition']).doUpdateSet((eb) => ({
+          ...(owner.nextOffset !== undefined ? { next_offset: eb.ref('excluded.next_offset') } : {}),
+          ...(owner.sourceMarks !== undefined ? { source_marks: eb.ref('excluded.source_marks') } : {}),
+          updated_at: eb.ref('excluded.updated_at'),
+        })),
+      )
+      .execute();
+  }
+  const latest = new Map(
+    owner.groups.map((change) => [JSON.stringify([change.tenantId, change.ruleId, change.group]), change]),
+  );
+  const ordered = [...latest.values()].sort((a, b) =>
+    compareKeys([a.tenantId, a.ruleId, a.group], [b.tenantId, b.ruleId, b.group]),
+  );
+  let upserts: Insertable<OwnerGroupTable>[] = [];
+  const flushUpserts = async () => {
+    for (const rows of chunk(upserts, 500)) {
+      await trx
+        .insertInto('owner_groups')
+        .values(rows)
+        .onConflict((oc) =>
+          oc.columns(['topic', 'partition', 'tenant_id', 'rule_id', 'group_key']).doUpdateSet((eb) => ({
+            state: eb.ref('excluded.state'),
+            updated_at: eb.ref('excluded.updated_at'),
+          })),
+        )
+        .execute();
+    }
+    upserts = [];
+  };
+  for (const change of ordered) {
+    if (change.state !== null) {
+      upserts.push({
+        topic,
+        partition,
+        tenant_id: change.tenantId,
+        rule_id: change.ruleId,
+        group_key: change.group,
+        state: encodeJson(change.state),
+        updated_at: now,
+      });
+      continue;
+    }
+    await flushUpserts();
+    await trx
+      .deleteFrom('owner_groups')
+      .where('topic', '=', topic)
+      .where('partition', '=', partition)
+      .where('tenant_id', '=', change.tenantId)
+      .where('rule_id', '=', change.ruleId)
+      .where('group_key', '=', change.group)
+      .execute();
+  }
+  await flushUpserts();
+}
+
 async function writeAcks(trx: Kysely<Database>, batch: CommitBatch, tenant: string) {
   // The last change of a hold wins, in key order (see writeEngineState).
   const byKey = [
@@ -211,6 +372,14 @@ async function insertJobs(trx: Kysely<Database>, batch: CommitBatch, tenant: str
     created += inserted.length;
   }
   return created;
+}
+
+function claimOf(row: { epoch: number; next_offset: number; source_marks: string }): OwnerClaim {
+  return {
+    epoch: Number(row.epoch),
+    nextOffset: Number(row.next_offset),
+    sourceMarks: decodeJson<SourceMarks>(row.source_marks),
+  };
 }
 
 function compareKeys(a: readonly string[], b: readonly string[]): number {

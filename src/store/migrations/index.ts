@@ -6,6 +6,7 @@ import { clusterMigration } from './002-cluster.ts';
 import { encryptWebhookSecretsMigration } from './003-encrypt-webhook-secrets.ts';
 import { rolesAndAuditMigration } from './004-roles-and-audit.ts';
 import { previewEventsMigration } from './005-preview-events.ts';
+import { ownerSourceMarksMigration } from './006-owner-source-marks.ts';
 import { previewTermsMigration } from './007-preview-terms.ts';
 
 /**
@@ -24,6 +25,7 @@ export function createMigrationProvider(
         '003-encrypt-webhook-secrets': encryptWebhookSecretsMigration(dialect, deps.secrets),
         '004-roles-and-audit': rolesAndAuditMigration(dialect),
         '005-preview-events': previewEventsMigration(dialect),
+        '006-owner-source-marks': ownerSourceMarksMigration(dialect),
         '007-preview-terms': previewTermsMigration(),
       };
     },
