@@ -57,7 +57,8 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
   const rules = await loadRuleFiles(config.rulesDir, logger);
   const secret = await loadOrCreateSecret(config.dataDir, config.secret);
   // Worker threads match events off the event loop (TOCSIN_MATCH_WORKERS); closed last but one.
-  const matcher = createEventMatcher({ rules, ...config.matching });
+  // They also make each event's term text for the preview ring, which costs the loop nothing then.
+  const matcher = createEventMatcher({ rules, ...config.matching, termText: config.previewEvents > 0 });
   const store = createStore({ databaseUrl: config.databaseUrl, dataDir: config.dataDir, secret, logger });
   const hub = createStreamHub({
     log: store.alerts,
@@ -116,7 +117,8 @@ export async function buildApp(config: Config, options: { logger?: Logger } = {}
     ...(config.kafka ? { matchSink: { send: (records) => kafka!.matchSink.send(records) } } : {}),
     ackQuietMs: config.ackQuietMs,
     recentEvents: {
-      append: (events) => store.previewEvents.append(events, { capacity: config.previewEvents }),
+      append: (events, terms) =>
+        store.previewEvents.append(events, { capacity: config.previewEvents, terms }),
     },
   });
   const ruleSync = createRuleSync({

@@ -9,7 +9,10 @@ import { DEFAULT_TENANT, embeddedPartition, type Store, type StoredAlert } from 
 import type { IntelEvent } from './event-schema.ts';
 
 /** Where a committed batch's events are kept for rule previews (the store's preview ring). */
-export type RecentEvents = { append(events: readonly IntelEvent[]): Promise<void> };
+export type RecentEvents = {
+  /** `terms[i]`: the term text of `events[i]` when a match worker made it (else the store does). */
+  append(events: readonly IntelEvent[], terms: readonly (string | null | undefined)[]): Promise<void>;
+};
 
 /** What learns of committed alerts: the WebSocket hub (reads the log), the outbox (sends jobs). */
 export type CommitListener = { committed(alerts: StoredAlert[], jobsCreated: number): void };
@@ -139,6 +142,7 @@ export function createEventProcessor(deps: {
     const records: MatchRecord[] = [];
     const overBudget: ProcessedBatch['overBudget'] = [];
     const evaluated: IntelEvent[] = [];
+    const termTexts: (string | null | undefined)[] = [];
     const matchingStarted = performance.now();
     // In the batch's order, whichever worker matched what: the owner step must see one order.
     const results = await deps.matcher.matchEvents(events);
@@ -152,6 +156,7 @@ export function createEventProcessor(deps: {
       if (result.kind !== 'matched')
         throw new Error(`the matcher refused a validated event: ${result.message}`);
       evaluated.push(event);
+      termTexts.push(result.termText);
       let index = 0;
       for (const output of sourceStep(event, result.matches, DEFAULT_TENANT)) {
         if (output.alert) alerts.push(output.alert);
@@ -179,15 +184,15 @@ export function createEventProcessor(deps: {
       acks: routed.acks,
       ...(owner ? { owner: { ...embeddedPartition, groups: owner.takeChanges() } } : {}),
     });
+    // Streams and deliveries first: the preview ring is not on the path to a trading desk.
+    for (const listener of deps.listeners) listener.committed(result.alerts, result.jobsCreated);
     if (records.length > 0) await deps.matchSink!.send(records);
-    // Not the events over the budget: a preview would match them again, on the event loop.
-    await keepForPreview(evaluated);
-
     deps.metrics.eventsProcessed.inc({ source }, evaluated.length);
     for (const input of inputs)
       deps.metrics.alertsEmitted.inc({ severity: input.severity, status: input.status });
     deps.metrics.processingSeconds.observe((performance.now() - receivedAt) / 1000);
-    for (const listener of deps.listeners) listener.committed(result.alerts, result.jobsCreated);
+    // Not the events over the budget: a preview would match them again, on the event loop.
+    await keepForPreview(evaluated, termTexts);
     return { alerts: result.alerts, overBudget };
   }
 
@@ -195,10 +200,10 @@ export function createEventProcessor(deps: {
    * After the commit, in batch order, so the ring keeps ingest order. Previews are a convenience:
    * a failure here is logged and the batch, already committed, still succeeds.
    */
-  async function keepForPreview(events: IntelEvent[]): Promise<void> {
+  async function keepForPreview(events: IntelEvent[], terms: (string | null | undefined)[]): Promise<void> {
     if (deps.recentEvents === undefined || events.length === 0) return;
     try {
-      await deps.recentEvents.append(events);
+      await deps.recentEvents.append(events, terms);
     } catch (error) {
       deps.logger.warn({ err: error, events: events.length }, 'could not keep events for rule previews');
     }

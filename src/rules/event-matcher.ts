@@ -20,6 +20,8 @@ export function createEventMatcher(options: {
   rules: CompiledRule[];
   workers: number;
   budgetMs: number;
+  /** Workers also make each event's term text for the preview ring (`MatchResult.termText`). */
+  termText?: boolean;
 }): EventMatcher {
   if (options.workers > 0) return createMatchPool(options);
   const index = createRuleIndex(options.rules);

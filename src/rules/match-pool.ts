@@ -34,7 +34,13 @@ import {
 
 export type MatchResult =
   /** `event`: for a line, the parsed event when it matched something (else undefined). */
-  | { kind: 'matched'; event: IntelEvent | undefined; matches: RuleMatch[] }
+  | {
+      kind: 'matched';
+      event: IntelEvent | undefined;
+      matches: RuleMatch[];
+      /** With the `termText` option: the event's term text for the preview ring (event-terms.ts). */
+      termText?: string | null;
+    }
   /** A line that is not a valid event: the message of `parseEvent`'s error. */
   | { kind: 'invalid'; message: string }
   | { kind: 'over_budget'; budgetMs: number };
@@ -60,6 +66,8 @@ export type MatchPoolOptions = {
   workers: number;
   /** How long one event may take to match before it is given up (ms). */
   budgetMs: number;
+  /** Also make each event's term text on the workers (the service keeps it for previews). */
+  termText?: boolean;
 };
 
 /** Deaths of workers on one batch before the batch is given up. */
@@ -119,6 +127,7 @@ function workerEntry(): { script: URL | string; eval: boolean; execArgv: string[
 export function createMatchPool(options: MatchPoolOptions): MatchPool {
   const workerCount = Math.max(1, Math.floor(options.workers));
   const budgetMs = options.budgetMs;
+  const termText = options.termText ?? false;
   const entry = workerEntry();
   /** The current rules in rule order; copied on change once a job holds it (copy-on-write). */
   let rulesById = new Map(options.rules.map((rule) => [rule.id, rule]));
@@ -152,7 +161,7 @@ export function createMatchPool(options: MatchPoolOptions): MatchPool {
     cells[PROGRESS_INDEX] = -1;
     const worker = new Worker(entry.script, {
       eval: entry.eval,
-      workerData: { rules: [...rules.values()], progress } satisfies WorkerSetup,
+      workerData: { rules: [...rules.values()], progress, termText } satisfies WorkerSetup,
       execArgv: entry.execArgv,
     });
     const slot: WorkerSlot = { worker, progress: cells, jobs: [], retired: false };
@@ -280,7 +289,9 @@ export function createMatchPool(options: MatchPoolOptions): MatchPool {
       rule: rules.get(ruleId)!,
       matches: explanations,
     }));
-    return { kind: 'matched', event: given ?? outcome.event, matches };
+    const result: MatchResult = { kind: 'matched', event: given ?? outcome.event, matches };
+    if (outcome.termText !== undefined) result.termText = outcome.termText;
+    return result;
   }
 
   /** The worker with the fewest events waiting. */

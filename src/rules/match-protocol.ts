@@ -4,7 +4,8 @@ import type { CompiledRule } from './compiled-rule.ts';
 
 /** What the match pool (match-pool.ts) and its workers (match-worker.ts) say to each other. */
 
-export type WorkerSetup = { rules: CompiledRule[]; progress: SharedArrayBuffer };
+/** `termText`: also give each event's term text (event-terms.ts), for the preview ring. */
+export type WorkerSetup = { rules: CompiledRule[]; progress: SharedArrayBuffer; termText: boolean };
 
 export type WorkerRequest =
   | { kind: 'upsert'; rule: CompiledRule }
@@ -19,7 +20,7 @@ export type WorkerRequest =
  * something matched (the alert engine needs it), or the validation error's message.
  */
 export type WorkerOutcome =
-  | { matched: [ruleId: string, matches: MatchExplanation[]][]; event?: IntelEvent }
+  | { matched: [ruleId: string, matches: MatchExplanation[]][]; event?: IntelEvent; termText?: string | null }
   | { invalid: string };
 
 export type WorkerReply = { id: number; outcomes: WorkerOutcome[] };

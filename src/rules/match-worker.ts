@@ -3,6 +3,7 @@ import type { MatchExplanation } from '../alerts/alert.ts';
 import { isAppError } from '../errors.ts';
 import type { IntelEvent } from '../ingest/event-schema.ts';
 import { parseEvent } from '../ingest/parse-event.ts';
+import { eventTermText } from './event-terms.ts';
 import {
   PROGRESS_BATCH,
   PROGRESS_INDEX,
@@ -58,7 +59,10 @@ parentPort!.on('message', (request: WorkerRequest) => {
         const matched = matcher
           .match(event)
           .map(({ rule, matches }) => [rule.id, matches] as [string, MatchExplanation[]]);
-        outcomes.push(request.lines !== undefined && matched.length > 0 ? { matched, event } : { matched });
+        const outcome: WorkerOutcome =
+          request.lines !== undefined && matched.length > 0 ? { matched, event } : { matched };
+        if (setup.termText) outcome.termText = eventTermText(event);
+        outcomes.push(outcome);
       }
       progress[PROGRESS_INDEX] = -1;
       parentPort!.postMessage({ id: request.id, outcomes } satisfies WorkerReply);

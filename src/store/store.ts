@@ -593,8 +593,13 @@ export type PreviewEventStore = {
   /**
    * Adds a batch of ingested events (in ingest order) and drops the tenant's older ones, so
    * exactly the newest `capacity` remain. Several instances may append at once (PostgreSQL).
+   * `terms[i]`, when given, is `events[i]`'s term text made elsewhere (a match worker); else
+   * it is made here.
    */
-  append(events: readonly IntelEvent[], options: Tenanted & { capacity: number }): Promise<void>;
+  append(
+    events: readonly IntelEvent[],
+    options: Tenanted & { capacity: number; terms?: readonly (string | null | undefined)[] },
+  ): Promise<void>;
   /** The kept events, oldest first (ingest order), read page by page: never all in memory. */
   scan(query?: PreviewEventQuery): AsyncIterable<StoredPreviewEvent>;
   /**

@@ -3,6 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { IntelEvent } from '../../src/ingest/event-schema.ts';
 import { compileRule } from '../../src/rules/compile-rule.ts';
 import type { CompiledRule } from '../../src/rules/compiled-rule.ts';
+import { eventTermText } from '../../src/rules/event-terms.ts';
 import { createMatchPool, type MatchPool, type MatchResult } from '../../src/rules/match-pool.ts';
 import { createRuleIndex } from '../../src/rules/rule-index.ts';
 import { eventArb, queryArb } from './query-arbitraries.ts';
@@ -130,6 +131,18 @@ describe('createMatchPool', () => {
     pool.upsert(rule('late', 'alpha'));
     const again = await pool.matchEvents([event('x', 'alpha')]);
     expect(ofPool(again)).toEqual(oneThread([...rules, rule('late', 'alpha')], [event('x', 'alpha')]));
+  });
+
+  it("makes each event's term text for the preview ring when asked, as the store would", async () => {
+    pool = createMatchPool({ rules: [rule('word', 'omega')], workers: 1, budgetMs: 10_000, termText: true });
+    const events = fc.sample(eventArb, { numRuns: 50, seed: 3 }).map((e, i) => ({ ...e, id: `t${i}` }));
+    const results = await pool.matchEvents(events);
+    expect(results.map((result) => (result.kind === 'matched' ? result.termText : result.kind))).toEqual(
+      events.map((e) => eventTermText(e)),
+    );
+    // Without the option nothing is made (`tocsin match` has no use for it).
+    const [plain] = await shared.matchEvents(events.slice(0, 1));
+    expect(plain).not.toHaveProperty('termText');
   });
 
   it('gives up an event over the budget, and the next events go on', async () => {

@@ -31,6 +31,11 @@ const scanPage = 500;
  */
 const deflate = promisify(deflateRaw);
 
+/** The term text given for an event (null: it has none), or made now. */
+function termTextOf(event: IntelEvent, given: string | null | undefined): string | null {
+  return given === undefined ? eventTermText(event) : given;
+}
+
 export function createPreviewEventGroup(ctx: StoreContext): PreviewEventStore {
   const { db } = ctx;
 
@@ -90,15 +95,16 @@ export function createPreviewEventGroup(ctx: StoreContext): PreviewEventStore {
       if (events.length === 0 || capacity <= 0) return Promise.resolve();
       const receivedAt = ctx.now().getTime();
       // Only the newest `capacity` of a huge batch could survive the trim anyway.
-      const kept = events.length > capacity ? events.slice(events.length - capacity) : events;
+      const skipped = Math.max(0, events.length - capacity);
+      const kept = skipped > 0 ? events.slice(skipped) : events;
       return withStoreErrors('preview events append', async () => {
         // Compressed on libuv's thread pool: at ingest rates the event loop has better to do.
         const rows = await Promise.all(
-          kept.map(async (event) => ({
+          kept.map(async (event, i) => ({
             event_id: event.id,
             published_at: toMillis(event.publishedAt),
             body: await deflate(JSON.stringify(event)),
-            terms: eventTermText(event),
+            terms: termTextOf(event, options.terms?.[skipped + i]),
           })),
         );
         return ctx.transaction(async (trx) => {
