@@ -7,7 +7,7 @@ import { authHeaders, seedEventPath, startTestApp, type TestApp } from '../suppo
 
 const seed = JSON.parse(readFileSync(seedEventPath, 'utf8')) as Record<string, unknown> & { id: string };
 const brief = (id: string) => JSON.stringify({ ...seed, id });
-/** 9 MB of text (1.5 million tokens): matching it takes seconds, far over the budget below. */
+/** 9 MB of text (1.5 million tokens): matching it takes about 1.4 s here, far over the budget below; the budget leaves a small event room on a busy machine. */
 const huge = JSON.stringify({
   id: 'huge',
   title: 'A very long brief',
@@ -35,7 +35,7 @@ describe('matching on worker threads, with a budget per event (real broker)', ()
       KAFKA_GROUP_ID: `${topic}-group`,
       KAFKA_START_FROM: 'earliest',
       TOCSIN_MATCH_WORKERS: '2',
-      TOCSIN_MATCH_BUDGET_MS: '200',
+      TOCSIN_MATCH_BUDGET_MS: '500',
     });
   });
   afterAll(async () => {
@@ -56,7 +56,7 @@ describe('matching on worker threads, with a budget per event (real broker)', ()
     const [dead] = await consumeAll(dlqTopic, 1, 15_000);
     expect(dead!.key).toBe('huge');
     expect(dead!.value).toBe(huge);
-    expect(dead!.headers['tocsin-reason']).toMatch(/^match_budget: matching took over 200 ms/);
+    expect(dead!.headers['tocsin-reason']).toMatch(/^match_budget: matching took over 500 ms/);
     expect(dead!.headers).toMatchObject({ 'tocsin-origin-topic': topic, 'tocsin-origin-offset': '1' });
     const metrics = await (await fetch(`${service.url}/metrics`)).text();
     expect(metrics).toMatch(/tocsin_dead_letters_total\{reason="match_budget"\} 1/);
@@ -74,7 +74,7 @@ describe('matching on worker threads, with a budget per event (real broker)', ()
       rejected: { line: number; reason: string }[];
     };
     expect(body.accepted).toEqual(['http-1', 'http-3']);
-    expect(body.rejected).toEqual([{ line: 2, reason: expect.stringMatching(/^matching took over 200 ms/) }]);
+    expect(body.rejected).toEqual([{ line: 2, reason: expect.stringMatching(/^matching took over 500 ms/) }]);
 
     const alerts = await fetch(`${service.url}/v1/alerts?ruleId=rare-earth-export-controls&limit=100`, {
       headers: authHeaders,
@@ -103,7 +103,7 @@ describe('matching on worker threads, with a budget per event (real broker)', ()
     delay.disable();
     expect(response.status).toBe(400);
     expect(((await response.json()) as { rejected: { line: number }[] }).rejected).toEqual([
-      { line: 1, reason: expect.stringMatching(/^matching took over 200 ms/) },
+      { line: 1, reason: expect.stringMatching(/^matching took over 500 ms/) },
     ]);
     // Reading and validating 9 MB of JSON stays on the loop; matching it does not.
     expect(delay.max / 1e6).toBeLessThan(500);
