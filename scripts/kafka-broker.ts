@@ -468,7 +468,23 @@ function newClusterId(): string {
   }
 }
 
-function findFreePort(): Promise<number> {
+/**
+ * Ports handed out in this process. A port is found by binding and releasing it, and the OS may
+ * offer a just-released port again: two listeners then got one port and the broker refused to
+ * format ("two listeners on the same port", seen in a CI run).
+ */
+const portsHandedOut = new Set<number>();
+
+async function findFreePort(): Promise<number> {
+  for (;;) {
+    const port = await bindAndRelease();
+    if (portsHandedOut.has(port)) continue;
+    portsHandedOut.add(port);
+    return port;
+  }
+}
+
+function bindAndRelease(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer();
     server.once('error', reject);

@@ -24,6 +24,9 @@ export async function startTestApp(env: Record<string, string> = {}) {
     TOCSIN_RULES_DIR: join(repoRoot, 'rules'),
     LOG_LEVEL: 'warn',
     TOCSIN_API_KEY: testApiKey,
+    // One match worker: every test app matches through the pool as the service does, at half
+    // the start-up cost of the default (one per core) over the suite's many apps.
+    TOCSIN_MATCH_WORKERS: '1',
     ...env,
   });
   const app = await buildApp(config, { logger: createLogger(process.env.TEST_LOG_LEVEL ?? 'silent') });
