@@ -98,32 +98,58 @@ export function mutualTlsSettings(secure: SecureListeners): Record<string, strin
   };
 }
 
-/** Fetches the broker jars with Maven unless .kafka/libs already holds the set for this pom. */
+/**
+ * The broker's jars: kafka/pom.xml's runtime dependencies, resolved once by `npm run kafka:lock`
+ * (which needs Maven) into kafka/broker-jars.json, repository path and SHA-256 of each. A run
+ * only downloads them from Maven Central and checks them, so Node and Java are all it needs.
+ */
+type JarLock = { pomSha256: string; jars: { path: string; sha256: string }[] };
+
+const jarLockPath = join(repoRoot, 'kafka', 'broker-jars.json');
+const mavenCentral = process.env.TOCSIN_MAVEN_REPOSITORY ?? 'https://repo.maven.apache.org/maven2/';
+
+/** Fetches the broker jars listed in kafka/broker-jars.json unless .kafka/libs already holds that set. */
 export async function ensureKafkaJars(): Promise<string> {
   const pomHash = createHash('sha256')
     .update(await readFile(pomPath))
     .digest('hex');
+  const lock = JSON.parse(await readFile(jarLockPath, 'utf8')) as JarLock;
+  if (lock.pomSha256 !== pomHash) {
+    throw new Error(
+      'kafka/broker-jars.json does not match kafka/pom.xml: run `npm run kafka:lock` (needs Maven)',
+    );
+  }
   if ((await readFile(markerFile, 'utf8').catch(() => '')) === pomHash) return libsDir;
 
   // Fetch into a private folder and rename it into place, so a concurrent start never sees half a set.
   await mkdir(join(repoRoot, '.kafka'), { recursive: true });
   const staging = await mkdtemp(join(repoRoot, '.kafka', 'libs-fetch-'));
   try {
-    const result = await run('mvn', [
-      '-B',
-      '-q',
-      '--no-transfer-progress',
-      '-f',
-      pomPath,
-      'dependency:copy-dependencies',
-      '-DincludeScope=runtime',
-      `-DoutputDirectory=${staging}`,
-    ]);
-    if (result.code !== 0) {
-      throw new Error(
-        `fetching the Kafka broker jars with Maven failed (exit ${result.code}):\n${tail(result.output)}`,
-      );
-    }
+    // A few at a time: Maven Central serves each quickly, and 46 at once only queue.
+    const queue = [...lock.jars];
+    const fetchOne = async (jar: JarLock['jars'][number]) => {
+      const url = new URL(jar.path, mavenCentral);
+      let body: Buffer | undefined;
+      for (let attempt = 1; body === undefined; attempt++) {
+        try {
+          const response = await fetch(url, { signal: AbortSignal.timeout(120_000) });
+          if (!response.ok) throw new Error(`HTTP ${response.status}`);
+          body = Buffer.from(await response.arrayBuffer());
+        } catch (error) {
+          if (attempt >= 3)
+            throw new Error(`fetching the Kafka broker jar ${url} failed: ${(error as Error).message}`);
+        }
+      }
+      const sha256 = createHash('sha256').update(body).digest('hex');
+      if (sha256 !== jar.sha256)
+        throw new Error(`the Kafka broker jar ${url} has SHA-256 ${sha256}, not ${jar.sha256}`);
+      await writeFile(join(staging, jar.path.slice(jar.path.lastIndexOf('/') + 1)), body);
+    };
+    await Promise.all(
+      Array.from({ length: 6 }, async () => {
+        for (let jar = queue.shift(); jar !== undefined; jar = queue.shift()) await fetchOne(jar);
+      }),
+    );
     await writeFile(join(staging, '.pom-sha256'), pomHash);
     await rm(libsDir, { recursive: true, force: true });
     await rename(staging, libsDir).catch(async (error: unknown) => {
@@ -134,6 +160,44 @@ export async function ensureKafkaJars(): Promise<string> {
     await rm(staging, { recursive: true, force: true });
   }
   return libsDir;
+}
+
+/** `npm run kafka:lock`: resolves kafka/pom.xml with Maven and writes kafka/broker-jars.json. */
+export async function writeKafkaJarLock(): Promise<number> {
+  const listFile = join(await mkdtemp(join(tmpdir(), 'tocsin-kafka-lock-')), 'deps.txt');
+  const result = await run('mvn', [
+    '-B',
+    '-q',
+    '--no-transfer-progress',
+    '-f',
+    pomPath,
+    'dependency:list',
+    '-DincludeScope=runtime',
+    '-DoutputAbsoluteArtifactFilename=true',
+    `-DoutputFile=${listFile}`,
+  ]);
+  if (result.code !== 0)
+    throw new Error(`mvn dependency:list failed (exit ${result.code}):\n${tail(result.output)}`);
+  // Lines: `group:artifact:jar[:classifier]:version:scope:/abs/path/in/local/repository.jar[ -- module …]`.
+  const repository = /\/repository\/(.+\.jar)/;
+  const jars: JarLock['jars'] = [];
+  for (const line of (await readFile(listFile, 'utf8')).split('\n')) {
+    const match = repository.exec(line);
+    if (match === null) continue;
+    const absolute = line.slice(line.indexOf('/'), line.indexOf(match[1]!) + match[1]!.length);
+    jars.push({
+      path: match[1]!,
+      sha256: createHash('sha256')
+        .update(await readFile(absolute))
+        .digest('hex'),
+    });
+  }
+  jars.sort((a, b) => a.path.localeCompare(b.path));
+  const pomSha256 = createHash('sha256')
+    .update(await readFile(pomPath))
+    .digest('hex');
+  await writeFile(jarLockPath, `${JSON.stringify({ pomSha256, jars } satisfies JarLock, null, 2)}\n`);
+  return jars.length;
 }
 
 /**

@@ -11,7 +11,7 @@ if (port !== undefined && !(Number.isInteger(port) && port > 0 && port < 65536))
   process.exit(2);
 }
 
-console.log('Starting a local Kafka broker (the first run downloads it with Maven)…');
+console.log('Starting a local Kafka broker (the first run downloads it from Maven Central)…');
 const startedAt = Date.now();
 const broker = await startLocalBroker({ port, secure: values.secure }).catch((error: Error) => {
   console.error(error.message);

@@ -1,7 +1,7 @@
 // Gives every test file the same real Kafka broker, chosen in this order:
 //   1. KAFKA_BROKERS, when set (a broker someone already runs);
 //   2. a Testcontainers Kafka container, when a Docker engine answers;
-//   3. a local broker JVM (scripts/kafka-broker.ts: Java 17 + Maven, no Docker).
+//   3. a local broker JVM (scripts/kafka-broker.ts: Java 17, jars from kafka/broker-jars.json, no Docker).
 // A broker that cannot start fails the whole run with its log; no test is skipped for lack of one.
 // Test files read the address with `inject('kafkaBrokers')` (see test/support/kafka.ts).
 // It also gives them one PostgreSQL, `inject('postgresUrl')` (see test/support/test-postgres.ts).
