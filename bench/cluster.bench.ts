@@ -32,11 +32,11 @@ import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
 import WebSocket from 'ws';
-import { startLocalBroker } from '../scripts/kafka-broker.ts';
 import { createStore } from '../src/store/create-store.ts';
 import type { Store } from '../src/store/store.ts';
 import { createEventGenerator } from './generate-events.ts';
 import { generateRules } from './generate-rules.ts';
+import { benchBroker } from './service-process.ts';
 
 const { Kafka, logLevel, Partitioners } = kafkajs;
 const { values: args } = parseArgs({
@@ -177,14 +177,7 @@ async function lagOf(admin: kafkajs.Admin, groupId: string, topic: string): Prom
 
 async function main() {
   const startedAt = performance.now();
-  let brokers = process.env.KAFKA_BROKERS;
-  let stopBroker: (() => Promise<void>) | undefined;
-  if (!brokers) {
-    log('starting a local Kafka broker…');
-    const broker = await startLocalBroker();
-    brokers = broker.brokers;
-    stopBroker = () => broker.stop();
-  }
+  const { brokers, stop: stopBroker } = await benchBroker();
   const work = mkdtempSync(join(tmpdir(), 'tocsin-bench-cluster-rules-'));
   const kafka = new Kafka({
     clientId: 'tocsin-bench-cluster',
@@ -388,7 +381,7 @@ async function main() {
     await producer.disconnect();
     await admin.disconnect();
     rmSync(work, { recursive: true, force: true });
-    await stopBroker?.();
+    await stopBroker();
   }
 }
 

@@ -26,9 +26,8 @@ import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
 import pg from 'pg';
-import { startLocalBroker } from '../scripts/kafka-broker.ts';
 import { createEventGenerator } from './generate-events.ts';
-import { benchApiKey, type ServiceProcess, startServiceProcess } from './service-process.ts';
+import { benchApiKey, benchBroker, type ServiceProcess, startServiceProcess } from './service-process.ts';
 
 const { Kafka, logLevel, Partitioners } = kafkajs;
 const { values: args } = parseArgs({
@@ -240,14 +239,7 @@ async function postgresAnswers(): Promise<boolean> {
 }
 
 async function main() {
-  let brokers = process.env.KAFKA_BROKERS;
-  let stopBroker: (() => Promise<void>) | undefined;
-  if (!brokers) {
-    log('starting a local Kafka broker…');
-    const broker = await startLocalBroker();
-    brokers = broker.brokers;
-    stopBroker = () => broker.stop();
-  }
+  const { brokers, stop: stopBroker } = await benchBroker();
   const work = mkdtempSync(join(tmpdir(), 'tocsin-bench-latency-rules-'));
   try {
     const rulesDir = join(work, 'rules');
@@ -295,7 +287,7 @@ async function main() {
     log('wrote bench/results/latency.json');
   } finally {
     rmSync(work, { recursive: true, force: true });
-    await stopBroker?.();
+    await stopBroker();
   }
 }
 

@@ -7,9 +7,19 @@ import { createServer } from 'node:net';
 import { resolve } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
+import { startLocalBroker } from '../scripts/kafka-broker.ts';
 
 export const benchApiKey = 'tocsin-bench-key-0123456789abcdef';
 export const repoRoot = resolve(fileURLToPath(new URL('.', import.meta.url)), '..');
+
+/** The broker of a bench: KAFKA_BROKERS when set, else a local one started (and stopped) here. */
+export async function benchBroker(): Promise<{ brokers: string; stop(): Promise<void> }> {
+  const given = process.env.KAFKA_BROKERS;
+  if (given) return { brokers: given, stop: async () => {} };
+  process.stderr.write('starting a local Kafka broker…\n');
+  const broker = await startLocalBroker();
+  return { brokers: broker.brokers, stop: () => broker.stop() };
+}
 
 export async function freePort(): Promise<number> {
   const server = createServer();

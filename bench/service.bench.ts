@@ -23,10 +23,9 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import kafkajs from 'kafkajs';
-import { startLocalBroker } from '../scripts/kafka-broker.ts';
 import { createEventGenerator } from './generate-events.ts';
 import { generateRules } from './generate-rules.ts';
-import { sample, startServiceProcess } from './service-process.ts';
+import { benchBroker, sample, startServiceProcess } from './service-process.ts';
 
 const { Kafka, logLevel, Partitioners } = kafkajs;
 const { values: args } = parseArgs({
@@ -93,14 +92,7 @@ async function consumeWithService(brokers: string, topic: string, count: number,
 
 async function main() {
   const startedAt = performance.now();
-  let brokers = process.env.KAFKA_BROKERS;
-  let stopBroker: (() => Promise<void>) | undefined;
-  if (!brokers) {
-    log('starting a local Kafka broker…');
-    const broker = await startLocalBroker();
-    brokers = broker.brokers;
-    stopBroker = () => broker.stop();
-  }
+  const { brokers, stop: stopBroker } = await benchBroker();
   const work = mkdtempSync(join(tmpdir(), 'tocsin-bench-rules-'));
   try {
     const rulesDir = join(work, 'rules');
@@ -190,7 +182,7 @@ async function main() {
     log('wrote bench/results/service.json');
   } finally {
     rmSync(work, { recursive: true, force: true });
-    await stopBroker?.();
+    await stopBroker();
   }
 }
 
