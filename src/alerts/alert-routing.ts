@@ -97,6 +97,11 @@ export type RoutingContext = {
  * digest subscription; acknowledgement holds move or re-arm as the batch goes (a later alert
  * of the same group sees what an earlier one did to its hold). A suppressed or silenced alert
  * gets neither job nor digest entry, whoever routes it and however often.
+ *
+ * An alert whose id came earlier in the batch is dropped, job, digest entry and hold change
+ * with it: the first decides, as the store keeps the first it stored. (An event redelivered
+ * after its group's ledger let it go fires its alert id again, later in time, so suppressed;
+ * when the original and the redelivery commit together, the original still wins.)
  */
 export function routeAlerts(alerts: readonly Alert[], context: RoutingContext) {
   const receivedAt = new Date(context.now).toISOString();
@@ -108,7 +113,10 @@ export function routeAlerts(alerts: readonly Alert[], context: RoutingContext) {
   const holds = new Map<string, number | null>(
     context.holds.map((hold) => [holdKeyOf(hold.ruleId, hold.group), hold.lastAlertAt]),
   );
+  const seen = new Set<string>();
   for (const alert of alerts) {
+    if (seen.has(alert.id)) continue;
+    seen.add(alert.id);
     const holdKey = holdKeyOf(alert.ruleId, alert.group);
     const lastAlertAt = alert.suppressed ? undefined : holds.get(holdKey);
     const disposition = disposeAlert(alert, {

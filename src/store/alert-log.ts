@@ -41,7 +41,14 @@ export async function appendAlerts(
   alerts: readonly AlertInput[],
   defaultTenant = DEFAULT_TENANT,
 ): Promise<StoredAlert[]> {
-  const unique = [...new Map(alerts.map((alert) => [alert.id, alert])).values()];
+  // The first of an id wins, as against an alert stored by an earlier batch.
+  const unique: AlertInput[] = [];
+  const ids = new Set<string>();
+  for (const alert of alerts) {
+    if (ids.has(alert.id)) continue;
+    ids.add(alert.id);
+    unique.push(alert);
+  }
   if (unique.length === 0) return [];
 
   // Skip alerts already stored (a replay) before reserving positions; a concurrent insert of

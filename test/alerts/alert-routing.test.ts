@@ -32,6 +32,23 @@ const now = Date.parse('2026-03-01T12:00:00.000Z');
 const hour = 3_600_000;
 
 describe('routeAlerts (silences, acknowledgement holds, subscriptions)', () => {
+  it('keeps the first of an alert id in a batch: a later repeat gets no status, job nor digest entry of its own', () => {
+    // An event redelivered after its group's ledger let it go fires the same alert id again,
+    // later in time and so suppressed by the throttle; the original decided.
+    const routed = routeAlerts([alert('a'), alert('b'), alert('a', { suppressed: true })], {
+      silences: [],
+      subscriptions: [subscription('hook')],
+      holds: [],
+      now,
+      quietMs: hour,
+    });
+    expect(routed.alerts.map((a) => [a.id, a.status])).toEqual([
+      ['a', 'active'],
+      ['b', 'active'],
+    ]);
+    expect(routed.jobs.map((job) => job.alertId)).toEqual(['a', 'b']);
+  });
+
   it('gives an active alert a job per immediate subscription that wants it and a digest entry per digest one', () => {
     const routed = routeAlerts([alert('a')], {
       silences: [],

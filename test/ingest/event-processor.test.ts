@@ -1,4 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { createAlertEngine } from '../../src/alerts/alert-engine.ts';
 import { createMetrics } from '../../src/http/metrics.ts';
 import { createEventProcessor } from '../../src/ingest/event-processor.ts';
 import type { IntelEvent } from '../../src/ingest/event-schema.ts';
@@ -124,6 +125,75 @@ describe.each([sqliteHarness, postgresHarness])(
       expect(await store.alerts.ackState('rare-earth-watch', null)).toBeUndefined();
       clock.advance(60_000);
       expect(await fire()).toEqual({ status: 'active', jobs: 1 });
+    });
+  },
+);
+
+/**
+ * An event redelivered after its throttle group's ledger let it go, in the same batch as the
+ * original (a backlog after an outage commits many events at once): its alert id comes again,
+ * suppressed this time. The store keeps what the first decided, as `tocsin match` does.
+ */
+describe.each([sqliteHarness, postgresHarness])(
+  'event processor on $name: a redelivery in the batch of its original',
+  (harness) => {
+    let backend: Backend;
+    afterEach(async () => {
+      await backend.dispose();
+    });
+
+    it('stores the original alert with its job, not the later suppressed repeat', async () => {
+      backend = await harness.create();
+      const { store, clock } = backend;
+      const subscriber = await store.subscribers.create({ name: 'Shipping desk' });
+      const endpoint = await store.endpoints.create({ url: 'https://desk.example.test/hooks' });
+      await store.subscriptions.create({
+        subscriberId: subscriber.id,
+        channel: 'webhook',
+        endpointId: endpoint.id,
+        minSeverity: 'info',
+      });
+      const throttled = compileRule(
+        { id: 'tankers', name: 'Tankers', severity: 'medium', tags: [], query: 'tanker*', throttle: '30m' },
+        'test',
+      );
+      const start = Date.parse('2026-03-01T00:00:00Z');
+      const event = (id: string, minutes: number): IntelEvent => ({
+        id,
+        publishedAt: new Date(start + minutes * 60_000).toISOString(),
+        title: `Sanctions hit a tanker (${id})`,
+      });
+      // 20 events 10 minutes apart after the first: the ledger prunes ids older than an hour
+      // behind the newest at its 16th id, so the first one's id is gone when it comes again.
+      const events = [event('first', 0)];
+      for (let i = 1; i <= 20; i++) events.push(event(`later-${i}`, i * 10));
+      events.push(event('first', 0));
+
+      const processor = createEventProcessor({
+        matcher: createEventMatcher({ rules: [throttled], workers: 0, budgetMs: 1_000 }),
+        store,
+        metrics: createMetrics(),
+        logger: createLogger('silent'),
+        listeners: [],
+        ackQuietMs: hourMs,
+        now: clock.now,
+      });
+      await processor.process(events, 'http');
+
+      const engine = createAlertEngine(undefined, { trackChanges: false, dedupIds: true });
+      const reference = createEventMatcher({ rules: [throttled], workers: 0, budgetMs: 1_000 });
+      const results = await reference.matchEvents(events);
+      const expected = events.flatMap((e, i) => {
+        const result = results[i]!;
+        return result.kind === 'matched' ? engine.process(e, result.matches) : [];
+      });
+      const stored = await store.alerts.list({ limit: 100 });
+      expect(stored.items.map((a) => [a.eventIds[0], a.status]).sort()).toEqual(
+        expected.map((a) => [a.eventIds[0], a.suppressed ? 'suppressed' : 'active']).sort(),
+      );
+      const first = stored.items.find((a) => a.eventIds[0] === 'first')!;
+      expect(first.status).toBe('active');
+      expect((await store.deliveries.list({ alertId: first.id })).items).toHaveLength(1);
     });
   },
 );

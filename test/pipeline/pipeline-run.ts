@@ -119,6 +119,23 @@ export async function startPipelineRun(
       });
       return Date.now() - started;
     },
-    expectStoredExactly: () => expectStoredExactly(database.store, expected, subscriptions),
+    expectStoredExactly: async () => {
+      try {
+        return await expectStoredExactly(database.store, expected, subscriptions);
+      } catch (error) {
+        // What the service warned about says why (a dead-lettered event, a fenced owner, …).
+        (error as Error).message += `\nthe service's warnings and errors:\n${warningsOf(service.output())}`;
+        throw error;
+      }
+    },
   };
+}
+
+/** The service's log lines at warn level or above (pino's numeric levels), the last 40. */
+function warningsOf(output: string): string {
+  const lines = output.split('\n').filter((line) => {
+    const level = /"level":(\d+)/.exec(line)?.[1];
+    return level !== undefined && Number(level) >= 40;
+  });
+  return lines.length === 0 ? '(none)' : lines.slice(-40).join('\n');
 }
