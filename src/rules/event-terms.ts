@@ -54,6 +54,9 @@ export function eventTermText(event: object, maxChars = 64 * 1024): string | nul
       return true;
     }
     for (const [key, item] of Object.entries(value)) {
+      // A key with a dot in it is out of every rule's reach (a dot path splits at each dot), so
+      // its values are left out: kept, a top-level `"entities.name"` would pass for a default field.
+      if (key.includes('.')) continue;
       if (!walk(item, path === '' ? key : `${path}.${key}`, nesting + 1)) return false;
     }
     return true;
@@ -127,4 +130,44 @@ export function mayMatchTerms(condition: TermCondition, termText: string | null)
     return 'all' in part ? part.all.every(holds) : part.any.some(holds);
   };
   return holds(condition);
+}
+
+/**
+ * The query decided on the term text alone, when the term text holds all it asks about: words,
+ * prefixes and phrases of the default fields (a phrase with no prefix word but maybe its last),
+ * through AND, OR and NOT. Such a clause holds exactly when its one needle occurs: the term text
+ * has every token of every default-field value in order, values apart, and nothing else unmarked.
+ * Null for any other query (a field named, NEAR, a comparison…): it needs the event itself.
+ *
+ * A preview uses it to count the matches it need not explain without inflating, parsing or
+ * analysing the event; the term text must be that of a stored (schema-valid) event, whose
+ * default fields hold only strings.
+ */
+export function termTextTest(query: QueryNode): ((termText: string) => boolean) | null {
+  switch (query.kind) {
+    case 'text': {
+      if (query.field !== null || query.literal !== undefined) return null;
+      if (query.words.slice(0, -1).some((word) => word.prefix)) return null;
+      const [needle] = phraseNeedles(query.words, null);
+      return needle === undefined ? null : (termText) => termText.includes(needle);
+    }
+    case 'and':
+    case 'or': {
+      const children: ((termText: string) => boolean)[] = [];
+      for (const child of query.children) {
+        const test = termTextTest(child);
+        if (test === null) return null;
+        children.push(test);
+      }
+      return query.kind === 'and'
+        ? (termText) => children.every((test) => test(termText))
+        : (termText) => children.some((test) => test(termText));
+    }
+    case 'not': {
+      const test = termTextTest(query.child);
+      return test === null ? null : (termText) => !test(termText);
+    }
+    default:
+      return null;
+  }
 }

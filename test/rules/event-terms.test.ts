@@ -5,7 +5,7 @@ import type { IntelEvent } from '../../src/ingest/event-schema.ts';
 import { compileRule } from '../../src/rules/compile-rule.ts';
 import { evaluateQuery } from '../../src/rules/evaluate-query.ts';
 import { createEventAnalysis } from '../../src/rules/event-analysis.ts';
-import { eventTermText, mayMatchTerms, termCondition } from '../../src/rules/event-terms.ts';
+import { eventTermText, mayMatchTerms, termCondition, termTextTest } from '../../src/rules/event-terms.ts';
 import { eventArb, queryArb } from './query-arbitraries.ts';
 
 const seedEvent = JSON.parse(
@@ -96,5 +96,39 @@ describe('createTermPrefilter', () => {
   it('lets the seed brief through for a rule that matches it, and rules out one that cannot', () => {
     expect(check('"rare earth*" AND japan*', seedEvent)).toEqual({ holds: true, passes: true });
     expect(check('zzqx AND seedless', seedEvent)).toEqual({ holds: false, passes: false });
+  });
+});
+
+describe('termTextTest', () => {
+  it.each([
+    ['"rare earth" OR (lithium AND export*)', true],
+    ['copper AND NOT "rare earth*"', true],
+    ['"export* control"', false], // a prefix word inside a phrase
+    ['title:copper', false], // a field named
+    ['lithium NEAR/3 tariff*', false],
+    ['severity:>=3', false],
+  ])('%s decided on the term text: %s', (query, decided) => {
+    expect(termTextTest(queryOf(query)) !== null).toBe(decided);
+  });
+
+  it('leaves out keys with a dot, which no rule reaches', () => {
+    const e = event({ 'entities.name': 'Cobalt Ltd' });
+    expect(evaluateQuery(queryOf('cobalt'), e).holds).toBe(false);
+    expect(termTextTest(queryOf('cobalt'))!(eventTermText(e)!)).toBe(false);
+  });
+
+  it('agrees with the evaluator wherever it decides (random queries and events)', () => {
+    fc.assert(
+      fc.property(fc.array(queryArb, { minLength: 1, maxLength: 20 }), eventArb, (queries, e) => {
+        const text = eventTermText(e);
+        if (text === null) return;
+        for (const query of queries) {
+          const node = queryOf(query);
+          const test = termTextTest(node);
+          if (test !== null) expect(test(text), query).toBe(evaluateQuery(node, e).holds);
+        }
+      }),
+      { numRuns: 500 },
+    );
   });
 });
