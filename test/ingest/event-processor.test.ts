@@ -5,7 +5,9 @@ import { createEventProcessor } from '../../src/ingest/event-processor.ts';
 import type { IntelEvent } from '../../src/ingest/event-schema.ts';
 import { createLogger } from '../../src/logger.ts';
 import { compileRule } from '../../src/rules/compile-rule.ts';
+import type { CompiledRule } from '../../src/rules/compiled-rule.ts';
 import { createEventMatcher } from '../../src/rules/event-matcher.ts';
+import { createRuleIndex } from '../../src/rules/rule-index.ts';
 import type { Store } from '../../src/store/store.ts';
 import { type Backend, type Clock, postgresHarness, sqliteHarness } from '../store/store-harness.ts';
 
@@ -33,6 +35,31 @@ function brief(clock: Clock): IntelEvent {
   };
 }
 
+/** A subscriber with one immediate webhook subscription for every alert. */
+async function subscribeDesk(store: Store, name: string) {
+  const subscriber = await store.subscribers.create({ name });
+  const endpoint = await store.endpoints.create({ url: 'https://desk.example.test/hooks' });
+  return store.subscriptions.create({
+    subscriberId: subscriber.id,
+    channel: 'webhook',
+    endpointId: endpoint.id,
+    minSeverity: 'info',
+  });
+}
+
+/** The embedded processor (no Kafka) over `rules`, matching on the calling thread. */
+function processorFor(backend: Backend, rules: CompiledRule[]) {
+  return createEventProcessor({
+    matcher: createEventMatcher({ rules, workers: 0, budgetMs: 1_000 }),
+    store: backend.store,
+    metrics: createMetrics(),
+    logger: createLogger('silent'),
+    listeners: [],
+    ackQuietMs: hourMs,
+    now: backend.clock.now,
+  });
+}
+
 /**
  * Silences and acknowledgements are applied by the pipeline, between the alert engine and the
  * store: a held alert is stored with its status and gets no delivery job.
@@ -49,24 +76,8 @@ describe.each([sqliteHarness, postgresHarness])(
     beforeEach(async () => {
       backend = await harness.create();
       ({ store, clock } = backend);
-      const subscriber = await store.subscribers.create({ name: 'Metals desk' });
-      const endpoint = await store.endpoints.create({ url: 'https://desk.example.test/hooks' });
-      const subscription = await store.subscriptions.create({
-        subscriberId: subscriber.id,
-        channel: 'webhook',
-        endpointId: endpoint.id,
-        minSeverity: 'info',
-      });
-      subscriptionId = subscription.id;
-      processor = createEventProcessor({
-        matcher: createEventMatcher({ rules: [rule], workers: 0, budgetMs: 1_000 }),
-        store,
-        metrics: createMetrics(),
-        logger: createLogger('silent'),
-        listeners: [],
-        ackQuietMs: hourMs,
-        now: clock.now,
-      });
+      subscriptionId = (await subscribeDesk(store, 'Metals desk')).id;
+      processor = processorFor(backend, [rule]);
     });
     afterEach(async () => {
       await backend.dispose();
@@ -144,15 +155,8 @@ describe.each([sqliteHarness, postgresHarness])(
 
     it('stores the original alert with its job, not the later suppressed repeat', async () => {
       backend = await harness.create();
-      const { store, clock } = backend;
-      const subscriber = await store.subscribers.create({ name: 'Shipping desk' });
-      const endpoint = await store.endpoints.create({ url: 'https://desk.example.test/hooks' });
-      await store.subscriptions.create({
-        subscriberId: subscriber.id,
-        channel: 'webhook',
-        endpointId: endpoint.id,
-        minSeverity: 'info',
-      });
+      const { store } = backend;
+      await subscribeDesk(store, 'Shipping desk');
       const throttled = compileRule(
         { id: 'tankers', name: 'Tankers', severity: 'medium', tags: [], query: 'tanker*', throttle: '30m' },
         'test',
@@ -169,24 +173,12 @@ describe.each([sqliteHarness, postgresHarness])(
       for (let i = 1; i <= 20; i++) events.push(event(`later-${i}`, i * 10));
       events.push(event('first', 0));
 
-      const processor = createEventProcessor({
-        matcher: createEventMatcher({ rules: [throttled], workers: 0, budgetMs: 1_000 }),
-        store,
-        metrics: createMetrics(),
-        logger: createLogger('silent'),
-        listeners: [],
-        ackQuietMs: hourMs,
-        now: clock.now,
-      });
-      await processor.process(events, 'http');
+      await processorFor(backend, [throttled]).process(events, 'http');
 
+      // What `tocsin match` gives: the same engine, deduplicating alert ids itself.
       const engine = createAlertEngine(undefined, { trackChanges: false, dedupIds: true });
-      const reference = createEventMatcher({ rules: [throttled], workers: 0, budgetMs: 1_000 });
-      const results = await reference.matchEvents(events);
-      const expected = events.flatMap((e, i) => {
-        const result = results[i]!;
-        return result.kind === 'matched' ? engine.process(e, result.matches) : [];
-      });
+      const index = createRuleIndex([throttled]);
+      const expected = events.flatMap((e) => engine.process(e, index.match(e)));
       const stored = await store.alerts.list({ limit: 100 });
       expect(stored.items.map((a) => [a.eventIds[0], a.status]).sort()).toEqual(
         expected.map((a) => [a.eventIds[0], a.suppressed ? 'suppressed' : 'active']).sort(),
